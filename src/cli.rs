@@ -1,0 +1,7 @@
+//! The commands an operator types.
+
+use std::process::ExitCode;
+
+pub fn main() -> ExitCode {
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,331 @@
+//! The configuration an operator writes: a TOML file, each key overridable from the environment
+//! as `BROMSYNC_<SECTION>__<KEY>` (and the database URL from `DATABASE_URL`). Loading checks
+//! everything a run will rely on, so that a wrong file is refused at start with a message that
+//! names the key and says what would be right, never half-way through a night's runs.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::bromcom::ClientConfig;
+use crate::roster::NameChoice;
+use crate::snapshot::SchoolId;
+
+/// The whole configuration, checked.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub bromcom: ClientConfig,
+    #[serde(default)]
+    pub sync: SyncSettings,
+    #[serde(default)]
+    pub daemon: DaemonSettings,
+    #[serde(default)]
+    pub schools: Vec<SchoolSettings>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// May hold a password: kept secret, never printed.
+    pub url: SecretString,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    10
+}
+
+/// How a run treats what it is about to write.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncSettings {
+    /// How long a teacher's hand-set room is kept after the teacher leaves the roster, so that
+    /// it comes back with them.
+    pub room_retention_days: u32,
+    pub removal_guard: RemovalGuard,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            room_retention_days: 400,
+            removal_guard: RemovalGuard::default(),
+        }
+    }
+}
+
+/// A run that would remove more than both `max_fraction` and `max_count` of one entity's rows,
+/// or empty an entity, is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemovalGuard {
+    pub max_fraction: f64,
+    pub max_count: u64,
+}
+
+impl Default for RemovalGuard {
+    fn default() -> Self {
+        RemovalGuard {
+            max_fraction: 0.10,
+            max_count: 25,
+        }
+    }
+}
+
+/// How the daemon (`bromsync run`) schedules and bounds its work.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonSettings {
+    /// Cron expression for every school (5 fields, or 6 with seconds), in each school's zone.
+    pub schedule: String,
+    pub max_concurrent_schools: usize,
+    /// How long SIGTERM waits for runs in flight to stop before the process exits anyway.
+    pub grace_period_secs: u64,
+    /// After a failed run, retry after these delays (seconds) before waiting for the next
+    /// scheduled trigger.
+    pub retry_delays_secs: Vec<u64>,
+}
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        DaemonSettings {
+            schedule: "0 2 * * *".to_owned(),
+            max_concurrent_schools: 4,
+            grace_period_secs: 30,
+            retry_delays_secs: vec![60, 300, 1800],
+        }
+    }
+}
+
+impl DaemonSettings {
+    pub fn grace_period(&self) -> Duration {
+        Duration::from_secs(self.grace_period_secs)
+    }
+}
+
+/// One school this deployment syncs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchoolSettings {
+    pub id: SchoolId,
+    #[serde(default)]
+    pub names: NameChoice,
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Overrides `daemon.schedule` for this school.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Overrides `sync.removal_guard` for this school.
+    #[serde(default)]
+    pub removal_guard: Option<RemovalGuard>,
+}
+
+fn default_timezone() -> String {
+    "Europe/London".to_owned()
+}
+
+impl SchoolSettings {
+    /// A school with every default, for the demo and tests.
+    pub fn new(id: SchoolId) -> Self {
+        SchoolSettings {
+            id,
+            names: NameChoice::default(),
+            timezone: default_timezone(),
+            schedule: None,
+            removal_guard: None,
+        }
+    }
+
+    /// The school's time zone; checked at load, so this cannot fail on loaded settings.
+    pub fn tz(&self) -> Tz {
+        Tz::from_str(&self.timezone).unwrap_or(chrono_tz::Europe::London)
+    }
+}
+
+impl Settings {
+    /// The schedule of one school: its own, or the daemon's.
+    pub fn schedule_of<'a>(&'a self, school: &'a SchoolSettings) -> &'a str {
+        school.schedule.as_deref().unwrap_or(&self.daemon.schedule)
+    }
+
+    /// The removal guard of one school: its own, or the sync's.
+    pub fn guard_of(&self, school: &SchoolSettings) -> RemovalGuard {
+        school.removal_guard.unwrap_or(self.sync.removal_guard)
+    }
+
+    pub fn school(&self, id: SchoolId) -> Option<&SchoolSettings> {
+        self.schools.iter().find(|s| s.id == id)
+    }
+}
+
+/// Why a configuration was refused; every message names the key and what would be right.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("configuration key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// Loads the file, then the environment on top (`BROMSYNC_SECTION__KEY`, then `DATABASE_URL`
+/// when `database.url` is not set by a `BROMSYNC_` variable), then checks the result.
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    let mut builder = config::Config::builder()
+        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .add_source(
+            config::Environment::with_prefix("BROMSYNC")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true),
+        );
+    if std::env::var_os("BROMSYNC_DATABASE__URL").is_none()
+        && let Ok(url) = std::env::var("DATABASE_URL")
+    {
+        builder = builder
+            .set_override("database.url", url)
+            .map_err(|e| invalid("DATABASE_URL", e.to_string()))?;
+    }
+    let raw = builder.build().map_err(|e| ConfigError::Read {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let settings: Settings = raw.try_deserialize().map_err(|e| describe_serde_error(&e))?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+/// Parses a configuration given as TOML text (no environment), for tests and the demo.
+pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
+    let raw = config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .build()
+        .map_err(|e| ConfigError::Read {
+            path: "<inline>".to_owned(),
+            message: e.to_string(),
+        })?;
+    let settings: Settings = raw.try_deserialize().map_err(|e| describe_serde_error(&e))?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+fn describe_serde_error(error: &config::ConfigError) -> ConfigError {
+    let text = error.to_string();
+    // config reports "unknown field `x`, expected one of ... for key `section`"; keep its words,
+    // they already name the key and the allowed ones.
+    let key = text
+        .rsplit_once("for key `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(key, _)| key.to_owned())
+        .unwrap_or_else(|| "<root>".to_owned());
+    invalid(key, text)
+}
+
+impl Settings {
+    /// Checks what serde cannot: URLs, credentials, time zones, schedules, repeats.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let db_url = self.database.url.expose_secret();
+        match url::Url::parse(db_url) {
+            Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") => {}
+            _ => {
+                return Err(invalid(
+                    "database.url",
+                    "is not a Postgres URL; write it as postgres://USER@HOST[:PORT]/DATABASE",
+                ));
+            }
+        }
+        match url::Url::parse(&self.bromcom.base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => {
+                return Err(invalid(
+                    "bromcom.base_url",
+                    format!(
+                        "`{}` is not an http(s) URL; production is https://api.bromcomcloud.com",
+                        self.bromcom.base_url
+                    ),
+                ));
+            }
+        }
+        if self.bromcom.application_id.trim().is_empty() {
+            return Err(invalid(
+                "bromcom.application_id",
+                "is missing; set it to the partner application's ID (or BROMSYNC_BROMCOM__APPLICATION_ID)",
+            ));
+        }
+        if self.bromcom.application_secret.expose_secret().trim().is_empty() {
+            return Err(invalid(
+                "bromcom.application_secret",
+                "is missing; set it to the partner application's secret, preferably from the environment as BROMSYNC_BROMCOM__APPLICATION_SECRET",
+            ));
+        }
+        if self.bromcom.page_size == 0 {
+            return Err(invalid("bromcom.page_size", "must be at least 1"));
+        }
+        if self.bromcom.max_in_flight == 0 {
+            return Err(invalid("bromcom.max_in_flight", "must be at least 1"));
+        }
+        if self.bromcom.max_attempts == 0 {
+            return Err(invalid("bromcom.max_attempts", "must be at least 1"));
+        }
+        if self.daemon.max_concurrent_schools == 0 {
+            return Err(invalid("daemon.max_concurrent_schools", "must be at least 1"));
+        }
+        check_guard("sync.removal_guard", &self.sync.removal_guard)?;
+        crate::daemon::schedule::CronSchedule::parse(&self.daemon.schedule)
+            .map_err(|e| invalid("daemon.schedule", e.to_string()))?;
+        let mut seen = HashSet::new();
+        for (index, school) in self.schools.iter().enumerate() {
+            let key = |field: &str| format!("schools[{index}].{field}");
+            if !seen.insert(school.id) {
+                return Err(invalid(
+                    key("id"),
+                    format!(
+                        "school {} is listed twice; list each school once",
+                        school.id
+                    ),
+                ));
+            }
+            if Tz::from_str(&school.timezone).is_err() {
+                return Err(invalid(
+                    key("timezone"),
+                    format!(
+                        "`{}` is not an IANA time zone; write e.g. \"Europe/London\"",
+                        school.timezone
+                    ),
+                ));
+            }
+            if let Some(schedule) = &school.schedule {
+                crate::daemon::schedule::CronSchedule::parse(schedule)
+                    .map_err(|e| invalid(key("schedule"), e.to_string()))?;
+            }
+            if let Some(guard) = &school.removal_guard {
+                check_guard(&key("removal_guard"), guard)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_guard(key: &str, guard: &RemovalGuard) -> Result<(), ConfigError> {
+    if !(0.0..=1.0).contains(&guard.max_fraction) {
+        return Err(invalid(
+            format!("{key}.max_fraction"),
+            "must be a fraction between 0 and 1 (0.10 is 10%)",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! The `bromsync` binary: a thin shell over the library's command-line entry point.
+
+fn main() -> std::process::ExitCode {
+    bromsync::cli::main()
+}

@@ -1,0 +1,286 @@
+//! What eligibility decides and the store writes: the [`Roster`] (exactly the rows of the
+//! roster tables of `shared/schema.md`, one vector a table, each sorted by its key) and the
+//! [`Exclusions`] (every record left out, with every reason, and the links and memberships
+//! dropped, counted by reason).
+//!
+//! These types are the contract between `eligibility` and `store`; neither knows the other.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::snapshot::EntityKind;
+
+/// Which of a person's names the school wants stored; applies to students and staff alike.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NameChoice {
+    /// `preferredFirstName` / `preferredLastName`, falling back to the legal name when empty.
+    #[default]
+    Preferred,
+    /// `firstName` / `lastName`.
+    Legal,
+}
+
+/// The rows that come through for one school.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roster {
+    pub students: Vec<RosterStudent>,
+    pub teachers: Vec<RosterTeacher>,
+    pub parents: Vec<RosterParent>,
+    pub parent_students: Vec<ParentStudent>,
+    pub classes: Vec<RosterClass>,
+    pub class_students: Vec<ClassStudent>,
+    pub class_teachers: Vec<ClassTeacher>,
+    pub groups: Vec<RosterGroup>,
+    pub group_students: Vec<GroupStudent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RosterStudent {
+    pub student_id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub date_of_birth: Option<NaiveDate>,
+    /// `None` for the placeholder `NoTutorGrp`.
+    pub tutor_group: Option<String>,
+    pub year_group: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RosterTeacher {
+    pub staff_id: i64,
+    pub title: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RosterParent {
+    pub person_id: i64,
+    pub title: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ParentStudent {
+    pub person_id: i64,
+    pub student_id: i64,
+    /// The relationship text as Bromcom gives it (trimmed); empty when Bromcom gave none.
+    pub relationship: String,
+    pub parental_responsibility: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassKind {
+    Class,
+    TutorGroup,
+}
+
+impl ClassKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClassKind::Class => "class",
+            ClassKind::TutorGroup => "tutor_group",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RosterClass {
+    pub class_id: i64,
+    pub name: String,
+    pub subject: Option<String>,
+    pub kind: ClassKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ClassStudent {
+    pub class_id: i64,
+    pub student_id: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ClassTeacher {
+    pub class_id: i64,
+    pub staff_id: i64,
+    pub is_main: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupKind {
+    House,
+    Year,
+    Band,
+    Custom,
+}
+
+impl GroupKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupKind::House => "house",
+            GroupKind::Year => "year",
+            GroupKind::Band => "band",
+            GroupKind::Custom => "custom",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RosterGroup {
+    pub group_id: i64,
+    pub name: String,
+    pub kind: GroupKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GroupStudent {
+    pub group_id: i64,
+    pub student_id: i64,
+}
+
+/// The kinds of record that can be excluded, as named in the `exclusions.entity` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExcludedEntity {
+    Student,
+    Teacher,
+    Parent,
+    Class,
+    Group,
+    /// A collection whose type is neither a class nor a group kind (or could not be read).
+    Collection,
+}
+
+impl ExcludedEntity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExcludedEntity::Student => "student",
+            ExcludedEntity::Teacher => "teacher",
+            ExcludedEntity::Parent => "parent",
+            ExcludedEntity::Class => "class",
+            ExcludedEntity::Group => "group",
+            ExcludedEntity::Collection => "collection",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ExcludedEntity> {
+        [
+            ExcludedEntity::Student,
+            ExcludedEntity::Teacher,
+            ExcludedEntity::Parent,
+            ExcludedEntity::Class,
+            ExcludedEntity::Group,
+            ExcludedEntity::Collection,
+        ]
+        .into_iter()
+        .find(|entity| entity.as_str() == text)
+    }
+}
+
+/// Why a record, link or membership was left out. The codes are eligibility.md's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    NoConsent,
+    NotOnRoll,
+    NotOnStaff,
+    NotCurrent,
+    MissingTitle,
+    MissingFirstName,
+    MissingLastName,
+    NoClasses,
+    NoEligibleStudents,
+    NoStudents,
+    NoTeachers,
+    NoEligibleChildren,
+    StudentNotEligible,
+    NoParentalResponsibility,
+    InvalidRecord,
+    DuplicateId,
+    UnknownStudent,
+    UnknownContact,
+    UnknownStaff,
+    UnknownCollection,
+    UnknownCollectionType,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NoConsent => "no_consent",
+            Reason::NotOnRoll => "not_on_roll",
+            Reason::NotOnStaff => "not_on_staff",
+            Reason::NotCurrent => "not_current",
+            Reason::MissingTitle => "missing_title",
+            Reason::MissingFirstName => "missing_first_name",
+            Reason::MissingLastName => "missing_last_name",
+            Reason::NoClasses => "no_classes",
+            Reason::NoEligibleStudents => "no_eligible_students",
+            Reason::NoStudents => "no_students",
+            Reason::NoTeachers => "no_teachers",
+            Reason::NoEligibleChildren => "no_eligible_children",
+            Reason::StudentNotEligible => "student_not_eligible",
+            Reason::NoParentalResponsibility => "no_parental_responsibility",
+            Reason::InvalidRecord => "invalid_record",
+            Reason::DuplicateId => "duplicate_id",
+            Reason::UnknownStudent => "unknown_student",
+            Reason::UnknownContact => "unknown_contact",
+            Reason::UnknownStaff => "unknown_staff",
+            Reason::UnknownCollection => "unknown_collection",
+            Reason::UnknownCollectionType => "unknown_collection_type",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record by kind and Bromcom ID, as named in an explanation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RecordRef {
+    pub entity: ExcludedEntity,
+    pub id: i64,
+}
+
+/// One record left out, with every reason that applies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exclusion {
+    pub entity: ExcludedEntity,
+    pub id: i64,
+    /// Sorted, without repeats.
+    pub reasons: Vec<Reason>,
+    /// For `invalid_record`: the fields that could not be read (names only, never values).
+    pub invalid_fields: Vec<String>,
+    /// For a reason that comes from other records (`no_classes`, `no_students`, `no_teachers`,
+    /// `no_eligible_students`, `no_eligible_children`): the records whose own exclusion caused
+    /// it, so that an operator can follow a ripple back to where it started. Sorted.
+    pub caused_by: Vec<RecordRef>,
+}
+
+/// Everything eligibility left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exclusions {
+    /// Sorted by (entity, id).
+    pub records: Vec<Exclusion>,
+    /// Links and memberships (rows of StudentContacts, CollectionAssociates,
+    /// CollectionExecutives, Emails, PersonTelephones) dropped, counted by entity and reason.
+    pub dropped: BTreeMap<(EntityKind, Reason), u64>,
+}
+
+/// Eligibility's whole answer for one school.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub roster: Roster,
+    pub exclusions: Exclusions,
+}
