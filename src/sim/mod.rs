@@ -1,2 +1,8 @@
-//! The Bromcom simulator: synthetic schools from a seed, or a dataset from a JSON file, served
-//! over real HTTP per `shared/bromcom-api.md`, with switchable faults and churn.
+//! The Bromcom simulator: synthetic schools from a seed ([`generator`]), or a dataset from a
+//! JSON file ([`dataset`]), served over real HTTP per `shared/bromcom-api.md` ([`server`]) with
+//! switchable faults and churn. Tests, the demo and the benchmark use it; `bromsync sim ...`
+//! runs it on its own.
+
+pub mod dataset;
+pub mod generator;
+pub mod server;
