@@ -12,6 +12,7 @@ pub mod bromcom;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod eligibility;
 pub mod roster;
 pub mod sim;

@@ -131,6 +131,17 @@ impl GroupKind {
             GroupKind::Custom => "custom",
         }
     }
+
+    pub fn parse(text: &str) -> Option<GroupKind> {
+        [
+            GroupKind::House,
+            GroupKind::Year,
+            GroupKind::Band,
+            GroupKind::Custom,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -237,6 +248,34 @@ impl Reason {
             Reason::UnknownCollection => "unknown_collection",
             Reason::UnknownCollectionType => "unknown_collection_type",
         }
+    }
+
+    pub const ALL: [Reason; 21] = [
+        Reason::NoConsent,
+        Reason::NotOnRoll,
+        Reason::NotOnStaff,
+        Reason::NotCurrent,
+        Reason::MissingTitle,
+        Reason::MissingFirstName,
+        Reason::MissingLastName,
+        Reason::NoClasses,
+        Reason::NoEligibleStudents,
+        Reason::NoStudents,
+        Reason::NoTeachers,
+        Reason::NoEligibleChildren,
+        Reason::StudentNotEligible,
+        Reason::NoParentalResponsibility,
+        Reason::InvalidRecord,
+        Reason::DuplicateId,
+        Reason::UnknownStudent,
+        Reason::UnknownContact,
+        Reason::UnknownStaff,
+        Reason::UnknownCollection,
+        Reason::UnknownCollectionType,
+    ];
+
+    pub fn parse(text: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|reason| reason.as_str() == text)
     }
 }
 

@@ -1,1 +1,390 @@
-//! One school's run from start to end: fetch everything, decide, then write in one transaction.
+//! One school's run from start to end: take the school's lock, fetch everything, decide, stage
+//! the difference, refuse it if it would remove too much, then write it and the run record in
+//! one transaction. Every way a run ends leaves one line in the log and (where the database can
+//! be reached) one row in `sync_runs`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tracing::{Instrument, info, warn};
+
+use crate::bromcom::{self, FetchError};
+use crate::config::{RemovalGuard, SchoolSettings};
+use crate::eligibility;
+use crate::roster::Decision;
+use crate::snapshot::SchoolId;
+use crate::store::{ApplyOptions, RunRecord, RunStatus, Store, StoreError, TableChange, Trigger};
+
+/// What a run needs from the process: the database and the Bromcom client.
+#[derive(Clone, Debug)]
+pub struct SyncContext {
+    pub store: Store,
+    pub client: bromcom::Client,
+}
+
+/// One run of one school, as asked for.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    pub school: SchoolSettings,
+    pub trigger: Trigger,
+    pub guard: RemovalGuard,
+    pub room_retention: Duration,
+    /// Write removals the guard would refuse (recorded on the run).
+    pub accept_removals: bool,
+    /// Decide and count, write nothing, record nothing.
+    pub dry_run: bool,
+    /// The scheduled trigger this run carries out, when the schedule started it.
+    pub scheduled_for: Option<DateTime<Utc>>,
+}
+
+/// A table whose removals the guard refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardViolation {
+    pub table: &'static str,
+    pub existing: u64,
+    pub removed: u64,
+    /// The table would be left empty.
+    pub empties: bool,
+}
+
+/// What a run did (or, for a dry run or a refusal, would have done).
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub school_id: SchoolId,
+    pub run_id: Option<i64>,
+    pub roster_changes: Vec<TableChange>,
+    pub exclusion_change: TableChange,
+    /// Records left out, per entity.
+    pub excluded: BTreeMap<String, u64>,
+    /// Links and memberships dropped, per entity and reason.
+    pub dropped: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Records left out, per entity and reason.
+    pub excluded_by_reason: BTreeMap<String, BTreeMap<String, u64>>,
+    pub violations: Vec<GuardViolation>,
+    pub duration: Duration,
+}
+
+#[derive(Debug)]
+pub enum RunOutcome {
+    Succeeded(RunSummary),
+    Refused(RunSummary),
+    DryRun(RunSummary),
+    /// Another runner holds the school's lock.
+    Skipped,
+}
+
+/// Why a run failed. Texts name the school and the stage, never a secret or personal data.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{0}")]
+    Fetch(#[from] FetchError),
+    #[error("school {school_id}: {source}")]
+    Store {
+        school_id: SchoolId,
+        #[source]
+        source: StoreError,
+    },
+    #[error("school {school_id}: deciding eligibility stopped unexpectedly")]
+    Decide { school_id: SchoolId },
+}
+
+impl SyncError {
+    /// Bromcom rejected the application's credentials: no school can run until that is fixed.
+    pub fn is_credentials_rejected(&self) -> bool {
+        matches!(self, SyncError::Fetch(e) if e.is_credentials_rejected())
+    }
+}
+
+/// Runs one school once. The span carries the school, the trigger and, once known, the run id.
+pub async fn run_school(ctx: &SyncContext, request: RunRequest) -> Result<RunOutcome, SyncError> {
+    let span = tracing::info_span!(
+        "run",
+        school = request.school.id,
+        trigger = %request.trigger,
+        run_id = tracing::field::Empty
+    );
+    run_school_inner(ctx, request).instrument(span).await
+}
+
+async fn run_school_inner(
+    ctx: &SyncContext,
+    request: RunRequest,
+) -> Result<RunOutcome, SyncError> {
+    let school_id = request.school.id;
+    let store_error = |source| SyncError::Store { school_id, source };
+    let Some(lock) = ctx.store.try_lock_school(school_id).await.map_err(store_error)? else {
+        info!(
+            "school {school_id} is being synced by another runner; skipped this {} run",
+            request.trigger
+        );
+        return Ok(RunOutcome::Skipped);
+    };
+    let started_at = Utc::now();
+    let clock = Instant::now();
+    info!(dry_run = request.dry_run, "run started");
+
+    let result = fetch_decide_write(ctx, &request, started_at, clock).await;
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            warn!(
+                duration_ms = clock.elapsed().as_millis() as u64,
+                "run failed: {error}"
+            );
+            if !request.dry_run {
+                let mut record =
+                    RunRecord::empty(school_id, request.trigger, RunStatus::Failed, started_at);
+                record.error = Some(error.to_string());
+                record.scheduled_for = request.scheduled_for;
+                if let Err(e) = ctx.store.record_run(&record).await {
+                    warn!("could not record the failed run: {e}");
+                }
+            }
+            drop(lock);
+            return Err(error);
+        }
+    };
+    if let Err(e) = lock.release().await {
+        warn!("releasing the school's lock: {e} (it is freed when the connection closes)");
+    }
+    Ok(outcome)
+}
+
+async fn fetch_decide_write(
+    ctx: &SyncContext,
+    request: &RunRequest,
+    started_at: DateTime<Utc>,
+    clock: Instant,
+) -> Result<RunOutcome, SyncError> {
+    let school = &request.school;
+    let school_id = school.id;
+    let store_error = |source| SyncError::Store { school_id, source };
+
+    let snapshot = ctx.client.fetch_school(school_id).await?;
+    let today = started_at.with_timezone(&school.tz()).date_naive();
+    let names = school.names;
+    let decision = tokio::task::spawn_blocking(move || {
+        eligibility::decide(&snapshot, today, names)
+    })
+    .await
+    .map_err(|_| SyncError::Decide { school_id })?;
+
+    let staged = ctx
+        .store
+        .stage(school_id, &decision)
+        .await
+        .map_err(store_error)?;
+    let mut summary = summarize(school_id, &decision, &staged, clock);
+    summary.violations = check_removals(staged.roster_changes(), request.guard);
+
+    if request.dry_run {
+        staged.abandon().await.map_err(store_error)?;
+        summary.duration = clock.elapsed();
+        info!(
+            duration_ms = summary.duration.as_millis() as u64,
+            "dry run finished; nothing written: {}",
+            describe_changes(&summary)
+        );
+        return Ok(RunOutcome::DryRun(summary));
+    }
+
+    let refused = !summary.violations.is_empty() && !request.accept_removals;
+    let mut record = record_of(request, &summary, started_at);
+    if refused {
+        staged.abandon().await.map_err(store_error)?;
+        record.status = RunStatus::Refused;
+        record.finished_at = Utc::now();
+        let run_id = ctx.store.record_run(&record).await.map_err(store_error)?;
+        tracing::Span::current().record("run_id", run_id);
+        summary.run_id = Some(run_id);
+        summary.duration = clock.elapsed();
+        for violation in &summary.violations {
+            warn!(
+                table = violation.table,
+                removed = violation.removed,
+                existing = violation.existing,
+                "run refused: it would remove {} of the school's {} {} rows{}; nothing was written. \
+                 If the removals are expected, accept them once with: bromsync sync --school {} --accept-removals",
+                violation.removed,
+                violation.existing,
+                violation.table,
+                if violation.empties { ", leaving none" } else { "" },
+                school_id,
+            );
+        }
+        return Ok(RunOutcome::Refused(summary));
+    }
+
+    record.accepted_removals = !summary.violations.is_empty();
+    record.finished_at = Utc::now();
+    let outcome = staged
+        .commit(
+            &record,
+            ApplyOptions {
+                room_retention: request.room_retention,
+            },
+        )
+        .await
+        .map_err(store_error)?;
+    tracing::Span::current().record("run_id", outcome.run_id);
+    summary.run_id = Some(outcome.run_id);
+    summary.duration = clock.elapsed();
+    if record.accepted_removals {
+        warn!("removals over the guard's limits were accepted for this run (--accept-removals)");
+    }
+    info!(
+        duration_ms = summary.duration.as_millis() as u64,
+        "run succeeded: {}",
+        describe_changes(&summary)
+    );
+    Ok(RunOutcome::Succeeded(summary))
+}
+
+/// The removal guard: a table loses more than both the fraction and the count of its rows, or
+/// would be left empty.
+pub fn check_removals(changes: &[TableChange], guard: RemovalGuard) -> Vec<GuardViolation> {
+    changes
+        .iter()
+        .filter_map(|change| {
+            let empties = change.existing > 0 && change.existing - change.removed + change.added == 0;
+            let too_many = change.removed as f64 > guard.max_fraction * change.existing as f64
+                && change.removed > guard.max_count;
+            (empties || too_many).then_some(GuardViolation {
+                table: change.table,
+                existing: change.existing,
+                removed: change.removed,
+                empties,
+            })
+        })
+        .collect()
+}
+
+fn summarize(
+    school_id: SchoolId,
+    decision: &Decision,
+    staged: &crate::store::StagedRun,
+    clock: Instant,
+) -> RunSummary {
+    let mut excluded: BTreeMap<String, u64> = BTreeMap::new();
+    let mut excluded_by_reason: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for record in &decision.exclusions.records {
+        *excluded.entry(record.entity.as_str().to_owned()).or_default() += 1;
+        let by_reason = excluded_by_reason
+            .entry(record.entity.as_str().to_owned())
+            .or_default();
+        for reason in &record.reasons {
+            *by_reason.entry(reason.as_str().to_owned()).or_default() += 1;
+        }
+    }
+    let mut dropped: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for ((entity, reason), count) in &decision.exclusions.dropped {
+        dropped
+            .entry(entity.api_name().to_owned())
+            .or_default()
+            .insert(reason.as_str().to_owned(), *count);
+    }
+    RunSummary {
+        school_id,
+        run_id: None,
+        roster_changes: staged.roster_changes().to_vec(),
+        exclusion_change: staged.exclusion_change(),
+        excluded,
+        dropped,
+        excluded_by_reason,
+        violations: Vec::new(),
+        duration: clock.elapsed(),
+    }
+}
+
+fn record_of(request: &RunRequest, summary: &RunSummary, started_at: DateTime<Utc>) -> RunRecord {
+    let per_table = |f: fn(&TableChange) -> u64| {
+        summary
+            .roster_changes
+            .iter()
+            .map(|c| (c.table.to_owned(), f(c)))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let mut record = RunRecord::empty(
+        request.school.id,
+        request.trigger,
+        RunStatus::Succeeded,
+        started_at,
+    );
+    record.added = per_table(|c| c.added);
+    record.changed = per_table(|c| c.changed);
+    record.removed = per_table(|c| c.removed);
+    record.excluded = summary.excluded.clone();
+    record.dropped = summary.dropped.clone();
+    record.scheduled_for = request.scheduled_for;
+    record
+}
+
+/// `students +3 ~1 -0 (of 950), ...`: counts only, for one log line.
+pub fn describe_changes(summary: &RunSummary) -> String {
+    let tables: Vec<String> = summary
+        .roster_changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{} +{} ~{} -{} (had {})",
+                c.table, c.added, c.changed, c.removed, c.existing
+            )
+        })
+        .collect();
+    let excluded: Vec<String> = summary
+        .excluded
+        .iter()
+        .map(|(entity, n)| format!("{entity} {n}"))
+        .collect();
+    format!(
+        "{}; excluded: {}",
+        tables.join(", "),
+        if excluded.is_empty() {
+            "none".to_owned()
+        } else {
+            excluded.join(", ")
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(existing: u64, added: u64, removed: u64) -> TableChange {
+        TableChange {
+            table: "students",
+            existing,
+            added,
+            changed: 0,
+            removed,
+        }
+    }
+
+    #[test]
+    fn guard_needs_both_fraction_and_count_exceeded() {
+        let guard = RemovalGuard {
+            max_fraction: 0.10,
+            max_count: 25,
+        };
+        // 30 of 100 is over 10% and over 25.
+        assert_eq!(check_removals(&[change(100, 0, 30)], guard).len(), 1);
+        // 20 of 100 is over 10% but not over 25.
+        assert!(check_removals(&[change(100, 0, 20)], guard).is_empty());
+        // 30 of 1000 is over 25 but not over 10%.
+        assert!(check_removals(&[change(1000, 0, 30)], guard).is_empty());
+    }
+
+    #[test]
+    fn guard_refuses_emptying_a_table_however_small() {
+        let guard = RemovalGuard::default();
+        let violations = check_removals(&[change(3, 0, 3)], guard);
+        assert_eq!(violations.len(), 1);
+        assert!(violations[0].empties);
+        // Replacing every row is not emptying.
+        assert!(check_removals(&[change(3, 3, 3)], guard).is_empty());
+        // An empty table staying empty is fine.
+        assert!(check_removals(&[change(0, 0, 0)], guard).is_empty());
+    }
+}

@@ -1,0 +1,139 @@
+//! Run records: one `sync_runs` row for every run that got as far as asking for its school —
+//! what started it, how it ended, and what it added, changed, removed and left out.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgExecutor;
+
+use super::{Store, StoreError};
+use crate::snapshot::SchoolId;
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Schedule,
+    Signal,
+    Manual,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Signal => "signal",
+            Trigger::Manual => "manual",
+        }
+    }
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+    Refused,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Refused => "refused",
+        }
+    }
+}
+
+/// One `sync_runs` row. Counts are keyed by roster table (added/changed/removed), by excluded
+/// entity (excluded), and by link entity then reason (dropped). IDs and counts only.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub school_id: SchoolId,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub trigger: Trigger,
+    pub status: RunStatus,
+    pub added: BTreeMap<String, u64>,
+    pub changed: BTreeMap<String, u64>,
+    pub removed: BTreeMap<String, u64>,
+    pub excluded: BTreeMap<String, u64>,
+    pub dropped: BTreeMap<String, BTreeMap<String, u64>>,
+    pub accepted_removals: bool,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+impl RunRecord {
+    /// A record with no counts, for a run that ended before it had any.
+    pub fn empty(
+        school_id: SchoolId,
+        trigger: Trigger,
+        status: RunStatus,
+        started_at: DateTime<Utc>,
+    ) -> RunRecord {
+        RunRecord {
+            school_id,
+            started_at,
+            finished_at: Utc::now(),
+            trigger,
+            status,
+            added: BTreeMap::new(),
+            changed: BTreeMap::new(),
+            removed: BTreeMap::new(),
+            excluded: BTreeMap::new(),
+            dropped: BTreeMap::new(),
+            accepted_removals: false,
+            scheduled_for: None,
+            error: None,
+        }
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
+/// Inserts the record and returns its run ID.
+pub(super) async fn insert_run<'e>(
+    executor: impl PgExecutor<'e>,
+    record: &RunRecord,
+) -> Result<i64, StoreError> {
+    let run_id = sqlx::query_scalar(
+        "INSERT INTO sync_runs (school_id, started_at, finished_at, trigger, status, added, \
+         changed, removed, excluded, dropped, accepted_removals, scheduled_for, error) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING run_id",
+    )
+    .bind(record.school_id)
+    .bind(record.started_at)
+    .bind(record.finished_at)
+    .bind(record.trigger.as_str())
+    .bind(record.status.as_str())
+    .bind(json(&record.added))
+    .bind(json(&record.changed))
+    .bind(json(&record.removed))
+    .bind(json(&record.excluded))
+    .bind(json(&record.dropped))
+    .bind(record.accepted_removals)
+    .bind(record.scheduled_for)
+    .bind(&record.error)
+    .fetch_one(executor)
+    .await?;
+    Ok(run_id)
+}
+
+impl Store {
+    /// Records a run that wrote nothing (failed or refused) in a statement of its own.
+    pub async fn record_run(&self, record: &RunRecord) -> Result<i64, StoreError> {
+        insert_run(&self.pool, record).await
+    }
+}
