@@ -234,7 +234,7 @@ pub fn plan_families(ctx: &mut Ctx, students: &mut [StudentPlan]) -> Vec<Contact
     while !rest.is_empty() {
         let size = ctx
             .weighted(&[(1usize, 0.58), (2, 0.32), (3, 0.10)])
-            .min(rest.len());
+            .clamp(1, rest.len());
         let (family, remaining) = rest.split_at(size);
         rest = remaining;
         let surname = ctx.pick(SURNAMES);
@@ -322,7 +322,7 @@ fn plan_family_contacts(
             family.to_vec()
         };
         if children.is_empty() {
-            children.push(family[0]);
+            children.extend(family.first());
         }
         contacts.push(ContactPlan {
             id: ctx.next_id(),

@@ -413,8 +413,11 @@ fn empty_classes(
 ) -> Vec<CollectionPlan> {
     let mut empty = Vec::new();
     for _ in 0..slots.len() / 250 {
-        let siblings = &sets_of_subject[ctx.below(sets_of_subject.len())];
-        let Some(&last) = siblings.last() else {
+        let pick = ctx.below(sets_of_subject.len());
+        let Some(&last) = sets_of_subject
+            .get(pick)
+            .and_then(|siblings| siblings.last())
+        else {
             continue;
         };
         let template = &slots[last];
