@@ -8,6 +8,8 @@
 //! Emails and PersonTelephones also hold staff and students' rows; rows whose `personID` is not
 //! a contact are ignored without counting, since they are not errors. Empty values are ignored.
 
+use std::borrow::Cow;
+
 use super::Dropped;
 use super::cleaning;
 use super::intake::Table;
@@ -83,7 +85,7 @@ pub(super) fn best_details(
     rows: &[ContactDetail],
     contacts: &Table<Contact>,
 ) -> Vec<Option<String>> {
-    let mut best: Vec<Option<(bool, i64, String)>> = vec![None; contacts.len()];
+    let mut best: Vec<Option<(bool, i64, Cow<'_, str>)>> = vec![None; contacts.len()];
     for row in rows {
         let Some(contact) = contacts.index_of(row.person_id) else {
             continue;
@@ -98,6 +100,6 @@ pub(super) fn best_details(
         }
     }
     best.into_iter()
-        .map(|slot| slot.map(|(_, _, value)| value))
+        .map(|slot| slot.map(|(_, _, value)| value.into_owned()))
         .collect()
 }
