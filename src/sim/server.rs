@@ -216,13 +216,12 @@ impl SimHandle {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
                 .await
                 .is_err()
-            {
-                task.abort();
-            }
+        {
+            task.abort();
         }
     }
 }
@@ -235,13 +234,16 @@ impl Drop for SimHandle {
     }
 }
 
+/// Serialized rows per school and entity, tagged with the dataset version they were made from.
+type RowCache = HashMap<(SchoolId, EntityKind), (u64, Arc<SerializedRows>)>;
+
 struct Shared {
     /// (application id, application secret). Never logged.
     credentials: (String, String),
     page_size: AtomicUsize,
     latency_micros: AtomicU64,
     data: RwLock<DataState>,
-    cache: Mutex<HashMap<(SchoolId, EntityKind), (u64, Arc<SerializedRows>)>>,
+    cache: Mutex<RowCache>,
     faults: Mutex<ActiveFaults>,
     not_granted: Mutex<BTreeSet<(SchoolId, EntityKind)>>,
     log: Mutex<Vec<RequestRecord>>,

@@ -381,7 +381,7 @@ async fn two_sync_processes_on_one_school_one_syncs_one_skips() {
     };
     let (a, b) = (spawn(), spawn());
     let (a, b) = tokio::join!(a.wait_with_output(), b.wait_with_output());
-    let mut codes = vec![a.unwrap(), b.unwrap()];
+    let mut codes = [a.unwrap(), b.unwrap()];
     codes.sort_by_key(|o| o.status.code());
     let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).to_string();
     assert_eq!(
