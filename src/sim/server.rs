@@ -216,13 +216,12 @@ impl SimHandle {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
                 .await
                 .is_err()
-            {
-                task.abort();
-            }
+        {
+            task.abort();
         }
     }
 }
@@ -241,7 +240,7 @@ struct Shared {
     page_size: AtomicUsize,
     latency_micros: AtomicU64,
     data: RwLock<DataState>,
-    cache: Mutex<HashMap<(SchoolId, EntityKind), (u64, Arc<SerializedRows>)>>,
+    cache: Mutex<RowCache>,
     faults: Mutex<ActiveFaults>,
     not_granted: Mutex<BTreeSet<(SchoolId, EntityKind)>>,
     log: Mutex<Vec<RequestRecord>>,
@@ -266,6 +265,9 @@ impl Drop for InFlight<'_> {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
+
+/// Serialized rows by (school, entity), each with the data generation it was built from.
+type RowCache = HashMap<(SchoolId, EntityKind), (u64, Arc<SerializedRows>)>;
 
 struct DataState {
     dataset: Dataset,
