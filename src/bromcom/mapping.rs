@@ -458,6 +458,7 @@ fn read_flag(value: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn one(entity: EntityKind, row: Value) -> Snapshot {
@@ -726,5 +727,65 @@ mod tests {
         );
         assert_eq!(s.bad_rows[0].field, "lastName");
         assert_eq!(s.bad_rows[0].problem, "is not text");
+    }
+
+    /// Rows of one entity, as many as came in: each is read or recorded as bad.
+    fn rows_read(s: &Snapshot) -> usize {
+        s.students.len()
+            + s.staff.len()
+            + s.contacts.len()
+            + s.student_contacts.len()
+            + s.emails.len()
+            + s.telephones.len()
+            + s.collections.len()
+            + s.associates.len()
+            + s.executives.len()
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|i| json!(i)),
+            any::<f64>().prop_map(|f| json!(f)),
+            "[ -~]{0,12}".prop_map(Value::String),
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2})?".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(2, 8, 4, |inner| {
+            prop::collection::vec(inner, 0..3).prop_map(Value::Array)
+        })
+    }
+
+    proptest! {
+        /// Whatever arrives, every row is either read or recorded as bad; nothing panics.
+        #[test]
+        fn every_row_is_read_or_recorded(
+            entity_index in 0usize..9,
+            rows in prop::collection::vec(
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("studentID".to_owned()),
+                        Just("PersonId".to_owned()),
+                        Just("collectionid".to_owned()),
+                        Just("staffID".to_owned()),
+                        Just("startDate".to_owned()),
+                        Just("priority".to_owned()),
+                        Just("firstName".to_owned()),
+                        Just("parentalResponsibility".to_owned()),
+                        "[a-zA-Z]{1,8}",
+                    ],
+                    any_json(),
+                    0..6,
+                ).prop_map(|m| Value::Object(m.into_iter().collect())),
+                0..20,
+            ),
+        ) {
+            let entity = EntityKind::ALL[entity_index];
+            let snapshot = snapshot_from_rows(3, &BTreeMap::from([(entity, rows.clone())]));
+            prop_assert_eq!(rows_read(&snapshot) + snapshot.bad_rows.len(), rows.len());
+            for bad in &snapshot.bad_rows {
+                prop_assert_eq!(bad.entity, entity);
+            }
+        }
     }
 }

@@ -269,6 +269,9 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Serialized rows by (school, entity), each with the data generation it was built from.
+type RowCache = HashMap<(SchoolId, EntityKind), (u64, Arc<SerializedRows>)>;
+
 struct DataState {
     dataset: Dataset,
     /// Bumped on every change; cache entries of an older generation are stale.
