@@ -234,9 +234,6 @@ impl Drop for SimHandle {
     }
 }
 
-/// Serialized rows per school and entity, tagged with the dataset version they were made from.
-type RowCache = HashMap<(SchoolId, EntityKind), (u64, Arc<SerializedRows>)>;
-
 struct Shared {
     /// (application id, application secret). Never logged.
     credentials: (String, String),
