@@ -107,19 +107,37 @@ pub async fn run_school(ctx: &SyncContext, request: RunRequest) -> Result<RunOut
     run_school_inner(ctx, request).instrument(span).await
 }
 
-async fn run_school_inner(
-    ctx: &SyncContext,
-    request: RunRequest,
-) -> Result<RunOutcome, SyncError> {
+async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunOutcome, SyncError> {
     let school_id = request.school.id;
     let store_error = |source| SyncError::Store { school_id, source };
-    let Some(lock) = ctx.store.try_lock_school(school_id).await.map_err(store_error)? else {
+    let Some(lock) = ctx
+        .store
+        .try_lock_school(school_id)
+        .await
+        .map_err(store_error)?
+    else {
         info!(
             "school {school_id} is being synced by another runner; skipped this {} run",
             request.trigger
         );
         return Ok(RunOutcome::Skipped);
     };
+    // Several daemons share one schedule: the first to take the lock carries the trigger out,
+    // the others find it recorded here and leave it.
+    if let Some(scheduled_for) = request.scheduled_for
+        && ctx
+            .store
+            .scheduled_run_recorded(school_id, scheduled_for)
+            .await
+            .map_err(store_error)?
+    {
+        info!(
+            scheduled_for = %scheduled_for,
+            "school {school_id}: this scheduled run was already carried out by another runner; skipped"
+        );
+        drop(lock);
+        return Ok(RunOutcome::Skipped);
+    }
     let started_at = Utc::now();
     let clock = Instant::now();
     info!(dry_run = request.dry_run, "run started");
@@ -164,11 +182,10 @@ async fn fetch_decide_write(
     let snapshot = ctx.client.fetch_school(school_id).await?;
     let today = started_at.with_timezone(&school.tz()).date_naive();
     let names = school.names;
-    let decision = tokio::task::spawn_blocking(move || {
-        eligibility::decide(&snapshot, today, names)
-    })
-    .await
-    .map_err(|_| SyncError::Decide { school_id })?;
+    let decision =
+        tokio::task::spawn_blocking(move || eligibility::decide(&snapshot, today, names))
+            .await
+            .map_err(|_| SyncError::Decide { school_id })?;
 
     let staged = ctx
         .store
@@ -209,7 +226,11 @@ async fn fetch_decide_write(
                 violation.removed,
                 violation.existing,
                 violation.table,
-                if violation.empties { ", leaving none" } else { "" },
+                if violation.empties {
+                    ", leaving none"
+                } else {
+                    ""
+                },
                 school_id,
             );
         }
@@ -217,6 +238,7 @@ async fn fetch_decide_write(
     }
 
     record.accepted_removals = !summary.violations.is_empty();
+    pause_before_commit_for_tests().await;
     record.finished_at = Utc::now();
     let outcome = staged
         .commit(
@@ -241,13 +263,25 @@ async fn fetch_decide_write(
     Ok(RunOutcome::Succeeded(summary))
 }
 
+/// Tests of shutdown need a run to be caught with its transaction open: when
+/// `BROMSYNC_TEST_PAUSE_BEFORE_COMMIT_MS` is set, a run waits that long before it writes.
+async fn pause_before_commit_for_tests() {
+    if let Some(ms) = std::env::var("BROMSYNC_TEST_PAUSE_BEFORE_COMMIT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
 /// The removal guard: a table loses more than both the fraction and the count of its rows, or
 /// would be left empty.
 pub fn check_removals(changes: &[TableChange], guard: RemovalGuard) -> Vec<GuardViolation> {
     changes
         .iter()
         .filter_map(|change| {
-            let empties = change.existing > 0 && change.existing - change.removed + change.added == 0;
+            let empties =
+                change.existing > 0 && change.existing - change.removed + change.added == 0;
             let too_many = change.removed as f64 > guard.max_fraction * change.existing as f64
                 && change.removed > guard.max_count;
             (empties || too_many).then_some(GuardViolation {
@@ -269,7 +303,9 @@ fn summarize(
     let mut excluded: BTreeMap<String, u64> = BTreeMap::new();
     let mut excluded_by_reason: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for record in &decision.exclusions.records {
-        *excluded.entry(record.entity.as_str().to_owned()).or_default() += 1;
+        *excluded
+            .entry(record.entity.as_str().to_owned())
+            .or_default() += 1;
         let by_reason = excluded_by_reason
             .entry(record.entity.as_str().to_owned())
             .or_default();
