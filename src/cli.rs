@@ -33,13 +33,7 @@ because another runner holds it.\n\nLogs go to stderr; RUST_LOG sets the level (
 )]
 pub struct Cli {
     /// The configuration file (TOML); every key can be overridden as BROMSYNC_<SECTION>__<KEY>.
-    #[arg(
-        long,
-        short,
-        global = true,
-        env = "BROMSYNC_CONFIG",
-        value_name = "FILE"
-    )]
+    #[arg(long, short, global = true, env = "BROMSYNC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     /// Log lines as human-readable text or as JSON objects.
@@ -146,7 +140,9 @@ async fn dispatch(cli: Cli) -> u8 {
 
 fn load_settings(path: Option<&PathBuf>) -> Result<Settings, u8> {
     let Some(path) = path else {
-        eprintln!("bromsync: no configuration given; pass --config FILE (see config/example.toml)");
+        eprintln!(
+            "bromsync: no configuration given; pass --config FILE (see config/example.toml)"
+        );
         return Err(exit::BAD_CONFIG);
     };
     config::load(path).map_err(|e| {
