@@ -13,6 +13,8 @@ pub mod schedule;
 pub mod school;
 pub mod signals;
 pub mod supervisor;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 use std::sync::Arc;
