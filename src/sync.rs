@@ -259,9 +259,9 @@ async fn fetch_decide_write(
 }
 
 /// Tests of shutdown need a run to be caught with its transaction open: when
-/// `BROMSYNC_TEST_PAUSE_BEFORE_COMMIT_MS` is set, a run waits that long before it writes.
+/// `TEST_BROMSYNC_PAUSE_BEFORE_COMMIT_MS` is set, a run waits that long before it writes.
 async fn pause_before_commit_for_tests() {
-    if let Some(ms) = std::env::var("BROMSYNC_TEST_PAUSE_BEFORE_COMMIT_MS")
+    if let Some(ms) = std::env::var("TEST_BROMSYNC_PAUSE_BEFORE_COMMIT_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     {
