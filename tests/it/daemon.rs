@@ -37,7 +37,7 @@ fn school_rows(school: SchoolId) -> BTreeMap<EntityKind, Vec<Value>> {
     let students: Vec<Value> = (1..=5)
         .map(|n| {
             json!({"studentID": base + n, "firstName": format!("Quillonby{n}"), "lastName": "Marrowmere",
-                   "dateOfBirth": "2012-04-0{n}T00:00:00", "tutorGroup": "7QM", "yearGroup": "7",
+                   "dateOfBirth": format!("2012-04-0{n}T00:00:00"), "tutorGroup": "7QM", "yearGroup": "7",
                    "startDate": "2023-09-01T00:00:00", "dataProcessingConsent": "Granted"})
         })
         .collect();
@@ -484,6 +484,7 @@ async fn sigterm_during_the_write_exits_zero_in_the_grace_period_and_writes_noth
         }
     });
     let before = roster_tables(pool).await;
+    assert_ne!(before["students"], "[]", "the first sync wrote a roster");
 
     let mut daemon = DaemonProcess::spawn(
         &config,
