@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Settings};
+use crate::roster::ExcludedEntity;
+use crate::why::{self, Standing};
 use crate::snapshot::SchoolId;
 use crate::store::{Store, Trigger};
 use crate::sync::{self, RunOutcome, RunRequest, RunSummary, SyncContext};
@@ -65,6 +67,9 @@ configuration was refused at start. A school's failure or an unreachable databas
 the daemon."
     )]
     Run,
+    /// Say why a record is or is not in the roster, following a ripple back to where it
+    /// started (from what the latest successful run stored; IDs and reasons only).
+    Why(WhyArgs),
     /// The embedded default: a generated school on the built-in simulator, synced into the
     /// local Postgres, with what came through and what was left out.
     Demo(DemoArgs),
@@ -81,6 +86,24 @@ pub struct SyncArgs {
     /// Print what a run would add, change, remove and exclude; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WhyArgs {
+    /// The school.
+    #[arg(long)]
+    pub school: SchoolId,
+    /// student, teacher, parent, class, group or collection.
+    #[arg(value_parser = parse_entity)]
+    pub entity: ExcludedEntity,
+    /// The record's Bromcom ID (studentID, staffID, personID or collectionID).
+    pub id: i64,
+}
+
+fn parse_entity(text: &str) -> Result<ExcludedEntity, String> {
+    ExcludedEntity::parse(&text.to_lowercase()).ok_or_else(|| {
+        format!("`{text}` is not one of: student, teacher, parent, class, group, collection")
+    })
 }
 
 #[derive(Debug, clap::Args)]
@@ -131,6 +154,10 @@ async fn dispatch(cli: Cli) -> u8 {
                 }
                 Err(code) => code,
             },
+            Err(code) => code,
+        },
+        Command::Why(args) => match load_settings(cli.config.as_ref()) {
+            Ok(settings) => why_command(&settings, &args).await,
             Err(code) => code,
         },
         Command::Demo(args) => crate::demo::run(&args).await,
@@ -317,6 +344,52 @@ pub fn print_summary(summary: &RunSummary) {
         for (entity, reasons) in &summary.dropped {
             let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
             println!("    {entity:<20} {}", reasons.join(", "));
+        }
+    }
+}
+
+async fn why_command(settings: &Settings, args: &WhyArgs) -> u8 {
+    let store = match connect(settings).await {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let answer = async {
+        let standing = match store.roster_run_of(args.school, args.entity, args.id).await? {
+            Some(run) => Standing::ComesThrough {
+                changed_in_run: run,
+            },
+            None => Standing::Unknown,
+        };
+        let exclusions = store.load_exclusions(args.school).await?;
+        let standing = if standing == Standing::Unknown
+            && exclusions
+                .iter()
+                .any(|e| e.entity == args.entity.as_str() && e.id == args.id)
+        {
+            Standing::LeftOut
+        } else {
+            standing
+        };
+        Ok::<_, crate::store::StoreError>(why::explain(
+            args.entity,
+            args.id,
+            &standing,
+            &exclusions,
+        ))
+    }
+    .await;
+    store.close().await;
+    match answer {
+        Ok(lines) => {
+            println!("school {}:", args.school);
+            for line in lines {
+                println!("  {line}");
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("bromsync: {e}");
+            exit::FAILED
         }
     }
 }

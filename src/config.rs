@@ -329,3 +329,82 @@ fn check_guard(key: &str, guard: &RemovalGuard) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [database]
+        url = "postgres://root@127.0.0.1/bromsync"
+        [bromcom]
+        base_url = "https://api.bromcomcloud.com"
+        application_id = "app"
+        application_secret = "s3cret-value"
+        [[schools]]
+        id = 20001
+        [[schools]]
+        id = 20002
+        names = "legal"
+        timezone = "Europe/Dublin"
+        schedule = "30 1 * * *"
+    "#;
+
+    fn refused(text: &str) -> String {
+        match from_toml(text) {
+            Ok(_) => panic!("configuration should have been refused"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_good_file_loads_with_defaults() {
+        let settings = from_toml(GOOD).expect("loads");
+        assert_eq!(settings.schools.len(), 2);
+        assert_eq!(settings.schools[0].names, NameChoice::Preferred);
+        assert_eq!(settings.schools[0].tz(), chrono_tz::Europe::London);
+        assert_eq!(settings.schools[1].names, NameChoice::Legal);
+        assert_eq!(settings.schedule_of(&settings.schools[0]), "0 2 * * *");
+        assert_eq!(settings.schedule_of(&settings.schools[1]), "30 1 * * *");
+        assert_eq!(settings.bromcom.page_size, 100_000);
+        assert_eq!(settings.guard_of(&settings.schools[0]), RemovalGuard::default());
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_by_name() {
+        let text = GOOD.replace("application_id = \"app\"", "application_id = \"app\"\npage_sise = 5");
+        let message = refused(&text);
+        assert!(message.contains("page_sise"), "{message}");
+    }
+
+    #[test]
+    fn a_bad_url_is_refused_by_key() {
+        let message = refused(&GOOD.replace("https://api.bromcomcloud.com", "api bromcom"));
+        assert!(message.contains("bromcom.base_url"), "{message}");
+        let message = refused(&GOOD.replace("postgres://root@127.0.0.1/bromsync", "mysql://x/y"));
+        assert!(message.contains("database.url"), "{message}");
+    }
+
+    #[test]
+    fn a_school_listed_twice_is_refused() {
+        let message = refused(&GOOD.replace("id = 20002", "id = 20001"));
+        assert!(message.contains("schools[1].id"), "{message}");
+        assert!(message.contains("listed twice"), "{message}");
+    }
+
+    #[test]
+    fn a_missing_secret_is_refused_and_never_printed() {
+        let message = refused(&GOOD.replace("application_secret = \"s3cret-value\"", ""));
+        assert!(message.contains("bromcom.application_secret"), "{message}");
+        let settings = from_toml(GOOD).expect("loads");
+        assert!(!format!("{settings:?}").contains("s3cret-value"));
+    }
+
+    #[test]
+    fn bad_time_zones_and_schedules_are_refused_with_the_value() {
+        let message = refused(&GOOD.replace("Europe/Dublin", "Europe/Atlantis"));
+        assert!(message.contains("schools[1].timezone") && message.contains("Europe/Atlantis"));
+        let message = refused(&GOOD.replace("30 1 * * *", "30 1 * *"));
+        assert!(message.contains("schools[1].schedule") && message.contains("30 1 * *"));
+    }
+}

@@ -3,6 +3,14 @@
 //! [`Snapshot`](crate::snapshot::Snapshot) or an error naming the school, the entity and what
 //! went wrong. It never hands back half an entity.
 
+pub mod client;
+pub mod error;
+pub mod mapping;
+
+pub use client::Client;
+pub use error::{ClientBuildError, FetchError, FetchErrorKind, Problem};
+pub use mapping::snapshot_from_rows;
+
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -37,6 +45,9 @@ pub struct ClientConfig {
     /// The longest `Retry-After` obeyed; a longer one is cut to this.
     #[serde(with = "secs")]
     pub retry_after_cap: Duration,
+    /// The largest response body accepted; a bigger one fails the school's run (it would be
+    /// as big again on a retry).
+    pub max_body_bytes: u64,
 }
 
 impl Default for ClientConfig {
@@ -53,6 +64,7 @@ impl Default for ClientConfig {
             max_backoff: Duration::from_millis(30_000),
             max_retry_time: Duration::from_secs(300),
             retry_after_cap: Duration::from_secs(120),
+            max_body_bytes: 512 * 1024 * 1024,
         }
     }
 }

@@ -260,3 +260,28 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// Whether a record is in the school's roster now: the run that last wrote it, if so.
+    pub async fn roster_run_of(
+        &self,
+        school_id: SchoolId,
+        entity: ExcludedEntity,
+        id: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let (table, key) = match entity {
+            ExcludedEntity::Student => ("students", "student_id"),
+            ExcludedEntity::Teacher => ("teachers", "staff_id"),
+            ExcludedEntity::Parent => ("parents", "person_id"),
+            ExcludedEntity::Class => ("classes", "class_id"),
+            ExcludedEntity::Group => ("groups", "group_id"),
+            ExcludedEntity::Collection => return Ok(None),
+        };
+        let sql = format!("SELECT changed_in_run FROM {table} WHERE school_id = $1 AND {key} = $2");
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(school_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+}

@@ -65,3 +65,149 @@ impl Drop for TestDb {
         .join();
     }
 }
+
+use std::time::Duration;
+
+use bromsync::bromcom::{Client, ClientConfig};
+use bromsync::config::{RemovalGuard, SchoolSettings};
+use bromsync::roster::Decision;
+use bromsync::sim::dataset::Dataset;
+use bromsync::sim::generator::{GenerateOptions, generate};
+use bromsync::sim::server::{SimHandle, SimOptions, SimServer};
+use bromsync::snapshot::SchoolId;
+use bromsync::store::Trigger;
+use bromsync::sync::{RunOutcome, RunRequest, RunSummary, SyncContext};
+use chrono::NaiveDate;
+
+pub const APP_ID: &str = "test-app";
+pub const APP_SECRET: &str = "test-secret-Zq8";
+
+/// Today as the sync sees it for a school in the default zone.
+pub fn today() -> NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::London)
+        .date_naive()
+}
+
+/// A generated dataset of one or more schools.
+pub fn generated(seed: u64, schools: &[SchoolId], students: usize) -> Dataset {
+    generate(&GenerateOptions {
+        seed,
+        schools: schools.to_vec(),
+        students_per_school: students,
+        today: today(),
+    })
+}
+
+/// The simulator serving `dataset` on loopback with the test credentials.
+pub async fn start_sim(dataset: Dataset) -> SimHandle {
+    SimServer::start(SimOptions {
+        dataset,
+        application_id: APP_ID.to_owned(),
+        application_secret: APP_SECRET.to_owned(),
+        ..SimOptions::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+/// A client for `sim` with short backoffs, so fault tests stay fast.
+pub fn client_for(sim: &SimHandle) -> Client {
+    Client::new(ClientConfig {
+        base_url: sim.base_url(),
+        application_id: APP_ID.to_owned(),
+        application_secret: secrecy::SecretString::from(APP_SECRET),
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        max_retry_time: Duration::from_secs(10),
+        retry_after_cap: Duration::from_millis(50),
+        request_timeout: Duration::from_secs(20),
+        ..ClientConfig::default()
+    })
+    .expect("client builds")
+}
+
+pub fn context(db: &TestDb, sim: &SimHandle) -> SyncContext {
+    SyncContext {
+        store: db.store.clone(),
+        client: client_for(sim),
+    }
+}
+
+pub fn request(school: SchoolId) -> RunRequest {
+    RunRequest {
+        school: SchoolSettings::new(school),
+        trigger: Trigger::Manual,
+        guard: RemovalGuard::default(),
+        room_retention: Duration::from_secs(3600),
+        accept_removals: false,
+        dry_run: false,
+        scheduled_for: None,
+    }
+}
+
+/// What eligibility decides for what the simulator serves now (fetched over HTTP).
+pub async fn expected_decision(sim: &SimHandle, school: SchoolId) -> Decision {
+    let snapshot = client_for(sim)
+        .fetch_school(school)
+        .await
+        .expect("fetch for expectation");
+    bromsync::eligibility::decide(&snapshot, today(), Default::default())
+}
+
+pub fn succeeded(outcome: RunOutcome) -> RunSummary {
+    match outcome {
+        RunOutcome::Succeeded(summary) => summary,
+        other => panic!("expected a successful run, got {other:?}"),
+    }
+}
+
+/// Every roster and exclusion table's rows for one school, as text, for before/after checks.
+pub async fn table_contents(db: &TestDb, school: SchoolId) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for table in bromsync::store::ROSTER_TABLES.iter().chain(["exclusions"].iter()) {
+        let sql = format!(
+            "SELECT t::text FROM {table} t WHERE school_id = $1 ORDER BY t::text"
+        );
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(school)
+            .fetch_all(db.store.pool())
+            .await
+            .expect("read table");
+        out.push((table.to_string(), rows));
+    }
+    out
+}
+
+/// Inserted, updated and deleted tuples of the roster and exclusion tables, from
+/// pg_stat_user_tables, once every connection that wrote has closed and its statistics are in.
+pub async fn write_counters(db: &TestDb) -> i64 {
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    let tables: Vec<String> = bromsync::store::ROSTER_TABLES
+        .iter()
+        .chain(["exclusions"].iter())
+        .map(|t| t.to_string())
+        .collect();
+    let mut last = -1;
+    // Statistics arrive when a backend ends or goes idle; wait until they stop moving.
+    for _ in 0..50 {
+        let _ = sqlx::query("SELECT pg_stat_clear_snapshot()")
+            .execute(&mut conn)
+            .await;
+        let now: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint \
+             FROM pg_stat_user_tables WHERE relname = ANY($1)",
+        )
+        .bind(&tables)
+        .fetch_one(&mut conn)
+        .await
+        .expect("read statistics");
+        if now == last {
+            return now;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    last
+}

@@ -1,0 +1,157 @@
+//! Reading each record entity (Students, Staff, Contacts, Collections) into a table keyed by ID,
+//! judging the two faults that eligibility.md's "Bad and odd input" names for records: rows that
+//! could not be read (`invalid_record`) and one ID with differing rows (`duplicate_id`).
+//!
+//! Identical rows (after cleaning) count once. Where an ID has a bad row, or rows that differ,
+//! the record is unreadable: we never pick one row, so none of its own rules are judged.
+
+use std::collections::BTreeMap;
+
+use super::reasons::ReasonSet;
+use crate::roster::Reason;
+
+/// Every row seen for one ID of one entity.
+#[derive(Debug)]
+pub(super) struct Entry<T> {
+    pub(super) id: i64,
+    /// The cleaned readable rows with this ID, identical ones included.
+    pub(super) rows: Vec<T>,
+    /// Readable rows that differ from each other.
+    pub(super) conflicting: bool,
+    /// Fields named by bad rows with this ID, sorted, without repeats.
+    pub(super) invalid_fields: Vec<String>,
+}
+
+impl<T> Entry<T> {
+    /// The one row this ID stands for, when there is exactly one story to tell.
+    pub(super) fn readable(&self) -> Option<&T> {
+        if self.invalid_fields.is_empty() && !self.conflicting {
+            self.rows.first()
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn intake_reasons(&self) -> ReasonSet {
+        let mut reasons = ReasonSet::default();
+        reasons.add_if(!self.invalid_fields.is_empty(), Reason::InvalidRecord);
+        reasons.add_if(self.conflicting, Reason::DuplicateId);
+        reasons
+    }
+}
+
+/// One entity's records, sorted by ID; a record's position is its dense index everywhere else.
+#[derive(Debug)]
+pub(super) struct Table<T> {
+    pub(super) entries: Vec<Entry<T>>,
+}
+
+impl<T> Table<T> {
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The dense index of an ID that exists in this entity (readable or not).
+    pub(super) fn index_of(&self, id: i64) -> Option<u32> {
+        self.entries
+            .binary_search_by_key(&id, |entry| entry.id)
+            .ok()
+            .and_then(|index| u32::try_from(index).ok())
+    }
+
+    pub(super) fn entry(&self, index: u32) -> &Entry<T> {
+        &self.entries[index as usize]
+    }
+}
+
+/// Builds a table from cleaned rows and the fields of this entity's bad rows by ID.
+pub(super) fn build_table<T: PartialEq>(
+    rows: Vec<T>,
+    id_of: impl Fn(&T) -> i64,
+    mut bad_fields: BTreeMap<i64, Vec<String>>,
+) -> Table<T> {
+    let mut keyed: Vec<(i64, T)> = rows.into_iter().map(|row| (id_of(&row), row)).collect();
+    // Stable order within an ID is not needed: a conflict is judged over all rows alike.
+    keyed.sort_unstable_by_key(|(id, _)| *id);
+
+    let mut entries: Vec<Entry<T>> = Vec::with_capacity(keyed.len());
+    for (id, row) in keyed {
+        match entries.last_mut() {
+            Some(last) if last.id == id => {
+                if last.rows.first().is_some_and(|first| *first != row) {
+                    last.conflicting = true;
+                }
+                last.rows.push(row);
+            }
+            _ => entries.push(Entry {
+                id,
+                rows: vec![row],
+                conflicting: false,
+                invalid_fields: bad_fields.remove(&id).unwrap_or_default(),
+            }),
+        }
+    }
+    // Bad rows whose ID has no readable row still name a record that exists.
+    if !bad_fields.is_empty() {
+        entries.extend(bad_fields.into_iter().map(|(id, invalid_fields)| Entry {
+            id,
+            rows: Vec::new(),
+            conflicting: false,
+            invalid_fields,
+        }));
+        entries.sort_unstable_by_key(|entry| entry.id);
+    }
+    for entry in &mut entries {
+        entry.invalid_fields.sort_unstable();
+        entry.invalid_fields.dedup();
+    }
+    Table { entries }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_rows_count_once_and_differing_rows_conflict() {
+        let rows = vec![(2, "b"), (1, "a"), (2, "b"), (3, "c"), (3, "C")];
+        let table = build_table(rows, |row| row.0, BTreeMap::new());
+        let ids: Vec<i64> = table.entries.iter().map(|entry| entry.id).collect();
+        assert_eq!(ids, vec![1, 2, 3]);
+        assert_eq!(table.entry(1).readable(), Some(&(2, "b")));
+        assert_eq!(table.entry(2).readable(), None);
+        assert_eq!(
+            table.entry(2).intake_reasons().to_vec(),
+            vec![Reason::DuplicateId]
+        );
+    }
+
+    #[test]
+    fn bad_rows_make_their_id_unreadable_and_can_stand_alone() {
+        let mut bad = BTreeMap::new();
+        bad.insert(
+            1,
+            vec![
+                "startDate".to_owned(),
+                "dateOfBirth".to_owned(),
+                "startDate".to_owned(),
+            ],
+        );
+        bad.insert(9, vec!["studentID".to_owned()]);
+        let table = build_table(vec![(1, "a"), (5, "e")], |row| row.0, bad);
+        assert_eq!(table.len(), 3);
+        let one = table.entry(0);
+        assert_eq!(
+            one.readable(),
+            None,
+            "never guess which row of ID 1 is right"
+        );
+        assert_eq!(one.invalid_fields, vec!["dateOfBirth", "startDate"]);
+        assert_eq!(table.index_of(9), Some(2));
+        assert_eq!(
+            table.entry(2).intake_reasons().to_vec(),
+            vec![Reason::InvalidRecord]
+        );
+        assert_eq!(table.index_of(4), None);
+    }
+}
