@@ -101,12 +101,13 @@ impl CronSchedule {
 }
 
 /// How far around `instant` wall-clock order and instant order may disagree: nothing when the
-/// zone's offset is the same a day either side, a few hours otherwise.
+/// zone's offset is the same a few hours either side (no clock change near), a few hours
+/// otherwise. (A schedule every second walks that many candidates only near a clock change.)
 fn shift_window(tz: Tz, instant: DateTime<Utc>) -> Duration {
     let offset_at = |t: DateTime<Utc>| tz.offset_from_utc_datetime(&t.naive_utc()).fix();
-    let day = Duration::days(1);
+    let span = Duration::hours(MAX_SHIFT_HOURS);
     let now = offset_at(instant);
-    if offset_at(instant - day) == now && offset_at(instant + day) == now {
+    if offset_at(instant - span) == now && offset_at(instant + span) == now {
         Duration::zero()
     } else {
         Duration::hours(MAX_SHIFT_HOURS)
@@ -302,6 +303,22 @@ mod tests {
             .map(|t| t.with_timezone(&London).hour())
             .collect();
         assert_eq!(locals, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn every_second_across_the_spring_gap_never_goes_back_or_repeats() {
+        // 00:59:58 GMT, 00:59:59 GMT, then 02:00:00 BST (the same instant as "01:00:00").
+        let runs = all_between(
+            "* * * * * *",
+            "2026-03-29T00:59:58Z",
+            "2026-03-29T01:00:02Z",
+            London,
+        );
+        let expected: Vec<_> = ["00:59:58", "00:59:59", "01:00:00", "01:00:01"]
+            .iter()
+            .map(|t| utc(&format!("2026-03-29T{t}Z")))
+            .collect();
+        assert_eq!(runs, expected);
     }
 
     #[test]
