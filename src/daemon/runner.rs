@@ -116,7 +116,7 @@ impl SyncRunner {
         .await;
         let store = match connected {
             Ok(Ok(store)) => store,
-            Ok(Err(e)) => return Err(format!("database unreachable: {e}")),
+            Ok(Err(e)) => return Err(format!("cannot use the database: {e}")),
             Err(_) => {
                 return Err(format!(
                     "database unreachable: no answer within {}s",
