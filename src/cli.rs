@@ -9,11 +9,11 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Settings};
 use crate::roster::ExcludedEntity;
-use crate::why::{self, Standing};
 use crate::snapshot::SchoolId;
 use crate::store::{Store, Trigger};
 use crate::sync::{self, RunOutcome, RunRequest, RunSummary, SyncContext};
 use crate::telemetry::{self, LogFormat};
+use crate::why::{self, Standing};
 
 /// Exit codes, documented in `--help` and README.
 pub mod exit {
@@ -35,7 +35,13 @@ because another runner holds it.\n\nLogs go to stderr; RUST_LOG sets the level (
 )]
 pub struct Cli {
     /// The configuration file (TOML); every key can be overridden as BROMSYNC_<SECTION>__<KEY>.
-    #[arg(long, short, global = true, env = "BROMSYNC_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "BROMSYNC_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
 
     /// Log lines as human-readable text or as JSON objects.
@@ -167,9 +173,7 @@ async fn dispatch(cli: Cli) -> u8 {
 
 fn load_settings(path: Option<&PathBuf>) -> Result<Settings, u8> {
     let Some(path) = path else {
-        eprintln!(
-            "bromsync: no configuration given; pass --config FILE (see config/example.toml)"
-        );
+        eprintln!("bromsync: no configuration given; pass --config FILE (see config/example.toml)");
         return Err(exit::BAD_CONFIG);
     };
     config::load(path).map_err(|e| {
@@ -354,7 +358,10 @@ async fn why_command(settings: &Settings, args: &WhyArgs) -> u8 {
         Err(code) => return code,
     };
     let answer = async {
-        let standing = match store.roster_run_of(args.school, args.entity, args.id).await? {
+        let standing = match store
+            .roster_run_of(args.school, args.entity, args.id)
+            .await?
+        {
             Some(run) => Standing::ComesThrough {
                 changed_in_run: run,
             },

@@ -204,7 +204,9 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
-    let settings: Settings = raw.try_deserialize().map_err(|e| describe_serde_error(&e))?;
+    let settings: Settings = raw
+        .try_deserialize()
+        .map_err(|e| describe_serde_error(&e))?;
     settings.validate()?;
     Ok(settings)
 }
@@ -218,7 +220,9 @@ pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
             path: "<inline>".to_owned(),
             message: e.to_string(),
         })?;
-    let settings: Settings = raw.try_deserialize().map_err(|e| describe_serde_error(&e))?;
+    let settings: Settings = raw
+        .try_deserialize()
+        .map_err(|e| describe_serde_error(&e))?;
     settings.validate()?;
     Ok(settings)
 }
@@ -266,7 +270,13 @@ impl Settings {
                 "is missing; set it to the partner application's ID (or BROMSYNC_BROMCOM__APPLICATION_ID)",
             ));
         }
-        if self.bromcom.application_secret.expose_secret().trim().is_empty() {
+        if self
+            .bromcom
+            .application_secret
+            .expose_secret()
+            .trim()
+            .is_empty()
+        {
             return Err(invalid(
                 "bromcom.application_secret",
                 "is missing; set it to the partner application's secret, preferably from the environment as BROMSYNC_BROMCOM__APPLICATION_SECRET",
@@ -282,7 +292,10 @@ impl Settings {
             return Err(invalid("bromcom.max_attempts", "must be at least 1"));
         }
         if self.daemon.max_concurrent_schools == 0 {
-            return Err(invalid("daemon.max_concurrent_schools", "must be at least 1"));
+            return Err(invalid(
+                "daemon.max_concurrent_schools",
+                "must be at least 1",
+            ));
         }
         check_guard("sync.removal_guard", &self.sync.removal_guard)?;
         crate::daemon::schedule::CronSchedule::parse(&self.daemon.schedule)
@@ -367,12 +380,18 @@ mod tests {
         assert_eq!(settings.schedule_of(&settings.schools[0]), "0 2 * * *");
         assert_eq!(settings.schedule_of(&settings.schools[1]), "30 1 * * *");
         assert_eq!(settings.bromcom.page_size, 100_000);
-        assert_eq!(settings.guard_of(&settings.schools[0]), RemovalGuard::default());
+        assert_eq!(
+            settings.guard_of(&settings.schools[0]),
+            RemovalGuard::default()
+        );
     }
 
     #[test]
     fn an_unknown_key_is_refused_by_name() {
-        let text = GOOD.replace("application_id = \"app\"", "application_id = \"app\"\npage_sise = 5");
+        let text = GOOD.replace(
+            "application_id = \"app\"",
+            "application_id = \"app\"\npage_sise = 5",
+        );
         let message = refused(&text);
         assert!(message.contains("page_sise"), "{message}");
     }

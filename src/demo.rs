@@ -86,7 +86,11 @@ pub async fn run(args: &DemoArgs) -> u8 {
     }
     if let Ok(exclusions) = ctx.store.load_exclusions(DEMO_SCHOOL).await {
         println!("\nwhy some records were left out (the first few; IDs only):");
-        for exclusion in exclusions.iter().filter(|e| !e.caused_by.is_empty()).take(3) {
+        for exclusion in exclusions
+            .iter()
+            .filter(|e| !e.caused_by.is_empty())
+            .take(3)
+        {
             let causes: Vec<String> = exclusion
                 .caused_by
                 .iter()

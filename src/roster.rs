@@ -275,7 +275,9 @@ impl Reason {
     ];
 
     pub fn parse(text: &str) -> Option<Reason> {
-        Reason::ALL.into_iter().find(|reason| reason.as_str() == text)
+        Reason::ALL
+            .into_iter()
+            .find(|reason| reason.as_str() == text)
     }
 }
 

@@ -107,13 +107,15 @@ pub async fn run_school(ctx: &SyncContext, request: RunRequest) -> Result<RunOut
     run_school_inner(ctx, request).instrument(span).await
 }
 
-async fn run_school_inner(
-    ctx: &SyncContext,
-    request: RunRequest,
-) -> Result<RunOutcome, SyncError> {
+async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunOutcome, SyncError> {
     let school_id = request.school.id;
     let store_error = |source| SyncError::Store { school_id, source };
-    let Some(lock) = ctx.store.try_lock_school(school_id).await.map_err(store_error)? else {
+    let Some(lock) = ctx
+        .store
+        .try_lock_school(school_id)
+        .await
+        .map_err(store_error)?
+    else {
         info!(
             "school {school_id} is being synced by another runner; skipped this {} run",
             request.trigger
@@ -180,11 +182,10 @@ async fn fetch_decide_write(
     let snapshot = ctx.client.fetch_school(school_id).await?;
     let today = started_at.with_timezone(&school.tz()).date_naive();
     let names = school.names;
-    let decision = tokio::task::spawn_blocking(move || {
-        eligibility::decide(&snapshot, today, names)
-    })
-    .await
-    .map_err(|_| SyncError::Decide { school_id })?;
+    let decision =
+        tokio::task::spawn_blocking(move || eligibility::decide(&snapshot, today, names))
+            .await
+            .map_err(|_| SyncError::Decide { school_id })?;
 
     let staged = ctx
         .store
@@ -225,7 +226,11 @@ async fn fetch_decide_write(
                 violation.removed,
                 violation.existing,
                 violation.table,
-                if violation.empties { ", leaving none" } else { "" },
+                if violation.empties {
+                    ", leaving none"
+                } else {
+                    ""
+                },
                 school_id,
             );
         }
@@ -275,7 +280,8 @@ pub fn check_removals(changes: &[TableChange], guard: RemovalGuard) -> Vec<Guard
     changes
         .iter()
         .filter_map(|change| {
-            let empties = change.existing > 0 && change.existing - change.removed + change.added == 0;
+            let empties =
+                change.existing > 0 && change.existing - change.removed + change.added == 0;
             let too_many = change.removed as f64 > guard.max_fraction * change.existing as f64
                 && change.removed > guard.max_count;
             (empties || too_many).then_some(GuardViolation {
@@ -297,7 +303,9 @@ fn summarize(
     let mut excluded: BTreeMap<String, u64> = BTreeMap::new();
     let mut excluded_by_reason: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for record in &decision.exclusions.records {
-        *excluded.entry(record.entity.as_str().to_owned()).or_default() += 1;
+        *excluded
+            .entry(record.entity.as_str().to_owned())
+            .or_default() += 1;
         let by_reason = excluded_by_reason
             .entry(record.entity.as_str().to_owned())
             .or_default();

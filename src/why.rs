@@ -101,7 +101,12 @@ fn describe(
 mod tests {
     use super::*;
 
-    fn stored(entity: &str, id: i64, reasons: &[&str], caused_by: &[(&str, i64)]) -> StoredExclusion {
+    fn stored(
+        entity: &str,
+        id: i64,
+        reasons: &[&str],
+        caused_by: &[(&str, i64)],
+    ) -> StoredExclusion {
         StoredExclusion {
             entity: entity.to_owned(),
             id,

@@ -168,12 +168,12 @@ async fn stage_table(
     debug_assert!(columns.iter().all(|c| c.len() == rows));
     let select: Vec<String> = names
         .iter()
-        .map(|name| {
-            match spec.stage_casts.iter().find(|(column, _)| column == name) {
+        .map(
+            |name| match spec.stage_casts.iter().find(|(column, _)| column == name) {
                 Some((_, cast)) => format!("{cast} AS {name}"),
                 None => (*name).to_owned(),
-            }
-        })
+            },
+        )
         .collect();
     let params: Vec<String> = columns
         .iter()

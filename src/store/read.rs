@@ -47,7 +47,14 @@ impl StoredExclusion {
     }
 }
 
-type StudentRow = (i64, String, String, Option<NaiveDate>, Option<String>, Option<String>);
+type StudentRow = (
+    i64,
+    String,
+    String,
+    Option<NaiveDate>,
+    Option<String>,
+    Option<String>,
+);
 type PersonRow = (i64, String, String, String, Option<String>, Option<String>);
 
 impl Store {
@@ -119,37 +126,50 @@ impl Store {
         Ok(Roster {
             students: students
                 .into_iter()
-                .map(|(student_id, first_name, last_name, date_of_birth, tutor_group, year_group)| {
-                    RosterStudent {
+                .map(
+                    |(
                         student_id,
                         first_name,
                         last_name,
                         date_of_birth,
                         tutor_group,
                         year_group,
-                    }
-                })
+                    )| {
+                        RosterStudent {
+                            student_id,
+                            first_name,
+                            last_name,
+                            date_of_birth,
+                            tutor_group,
+                            year_group,
+                        }
+                    },
+                )
                 .collect(),
             teachers: teachers
                 .into_iter()
-                .map(|(staff_id, title, first_name, last_name, email)| RosterTeacher {
-                    staff_id,
-                    title,
-                    first_name,
-                    last_name,
-                    email,
-                })
+                .map(
+                    |(staff_id, title, first_name, last_name, email)| RosterTeacher {
+                        staff_id,
+                        title,
+                        first_name,
+                        last_name,
+                        email,
+                    },
+                )
                 .collect(),
             parents: parents
                 .into_iter()
-                .map(|(person_id, title, first_name, last_name, email, phone)| RosterParent {
-                    person_id,
-                    title,
-                    first_name,
-                    last_name,
-                    email,
-                    phone,
-                })
+                .map(
+                    |(person_id, title, first_name, last_name, email, phone)| RosterParent {
+                        person_id,
+                        title,
+                        first_name,
+                        last_name,
+                        email,
+                        phone,
+                    },
+                )
                 .collect(),
             parent_students: links
                 .into_iter()

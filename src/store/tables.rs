@@ -69,7 +69,13 @@ macro_rules! spec {
 pub(super) const STUDENTS: TableSpec = spec!(
     "students",
     ["student_id"],
-    ["first_name", "last_name", "date_of_birth", "tutor_group", "year_group"]
+    [
+        "first_name",
+        "last_name",
+        "date_of_birth",
+        "tutor_group",
+        "year_group"
+    ]
 );
 pub(super) const TEACHERS: TableSpec = spec!(
     "teachers",
@@ -86,8 +92,7 @@ pub(super) const PARENT_STUDENTS: TableSpec = spec!(
     ["person_id", "student_id"],
     ["relationship", "parental_responsibility"]
 );
-pub(super) const CLASSES: TableSpec =
-    spec!("classes", ["class_id"], ["name", "subject", "kind"]);
+pub(super) const CLASSES: TableSpec = spec!("classes", ["class_id"], ["name", "subject", "kind"]);
 pub(super) const CLASS_STUDENTS: TableSpec =
     spec!("class_students", ["class_id", "student_id"], []);
 pub(super) const CLASS_TEACHERS: TableSpec =

@@ -76,7 +76,7 @@ use bromsync::sim::generator::{GenerateOptions, generate};
 use bromsync::sim::server::{SimHandle, SimOptions, SimServer};
 use bromsync::snapshot::SchoolId;
 use bromsync::store::Trigger;
-use bromsync::sync::{RunOutcome, RunRequest, RunSummary, SyncContext};
+use bromsync::sync::{RunOutcome, RunRequest, RunSummary};
 use chrono::NaiveDate;
 
 pub const APP_ID: &str = "test-app";
@@ -128,13 +128,6 @@ pub fn client_for(sim: &SimHandle) -> Client {
     .expect("client builds")
 }
 
-pub fn context(db: &TestDb, sim: &SimHandle) -> SyncContext {
-    SyncContext {
-        store: db.store.clone(),
-        client: client_for(sim),
-    }
-}
-
 pub fn request(school: SchoolId) -> RunRequest {
     RunRequest {
         school: SchoolSettings::new(school),
@@ -166,10 +159,11 @@ pub fn succeeded(outcome: RunOutcome) -> RunSummary {
 /// Every roster and exclusion table's rows for one school, as text, for before/after checks.
 pub async fn table_contents(db: &TestDb, school: SchoolId) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
-    for table in bromsync::store::ROSTER_TABLES.iter().chain(["exclusions"].iter()) {
-        let sql = format!(
-            "SELECT t::text FROM {table} t WHERE school_id = $1 ORDER BY t::text"
-        );
+    for table in bromsync::store::ROSTER_TABLES
+        .iter()
+        .chain(["exclusions"].iter())
+    {
+        let sql = format!("SELECT t::text FROM {table} t WHERE school_id = $1 ORDER BY t::text");
         let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(school)
             .fetch_all(db.store.pool())

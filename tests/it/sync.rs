@@ -3,8 +3,8 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use bromsync::bromcom::ClientConfig;
 use bromsync::roster::Roster;
+use bromsync::sim::churn;
 use bromsync::sim::faults::{Fault, FaultPlan, FaultRule};
 use bromsync::snapshot::EntityKind;
 use bromsync::store::Store;
@@ -32,12 +32,24 @@ fn assert_roster_eq(stored: &Roster, expected: &Roster) {
     assert_eq!(stored.students, expected.students, "students");
     assert_eq!(stored.teachers, expected.teachers, "teachers");
     assert_eq!(stored.parents, expected.parents, "parents");
-    assert_eq!(stored.parent_students, expected.parent_students, "parent_students");
+    assert_eq!(
+        stored.parent_students, expected.parent_students,
+        "parent_students"
+    );
     assert_eq!(stored.classes, expected.classes, "classes");
-    assert_eq!(stored.class_students, expected.class_students, "class_students");
-    assert_eq!(stored.class_teachers, expected.class_teachers, "class_teachers");
+    assert_eq!(
+        stored.class_students, expected.class_students,
+        "class_students"
+    );
+    assert_eq!(
+        stored.class_teachers, expected.class_teachers,
+        "class_teachers"
+    );
     assert_eq!(stored.groups, expected.groups, "groups");
-    assert_eq!(stored.group_students, expected.group_students, "group_students");
+    assert_eq!(
+        stored.group_students, expected.group_students,
+        "group_students"
+    );
 }
 
 async fn assert_store_matches_eligibility(db: &TestDb, sim: &bromsync::sim::server::SimHandle) {
@@ -104,10 +116,8 @@ async fn after_churn_a_resync_writes_only_the_changes() {
     succeeded(run_alone(&db, &sim).await);
     let before = write_counters(&db).await;
 
-    let churned = sim.update_dataset(|d| {
-        bromsync::sim::churn::churn(d, SCHOOL, 0.01, 99, today())
-    });
-    let _ = churned;
+    let churned = sim.update_dataset(|d| churn::churn(d, SCHOOL, 0.01, 99, today()));
+    assert!(churned.total() > 0);
     let summary = succeeded(run_alone(&db, &sim).await);
     let touched: u64 = summary
         .roster_changes
@@ -118,31 +128,35 @@ async fn after_churn_a_resync_writes_only_the_changes() {
     assert!(touched > 0, "1% churn changes something");
     let after = write_counters(&db).await;
     // Rows written are exactly the counted changes, plus a room restored or kept (none here).
-    assert_eq!((after - before) as u64, touched, "only the changes were written");
-    let total_rows: usize = table_contents(&db, SCHOOL).await.iter().map(|(_, r)| r.len()).sum();
-    assert!(touched < total_rows as u64 / 10, "a 1% churn touches few rows: {touched} of {total_rows}");
+    assert_eq!(
+        (after - before) as u64,
+        touched,
+        "only the changes were written"
+    );
+    let total_rows: usize = table_contents(&db, SCHOOL)
+        .await
+        .iter()
+        .map(|(_, r)| r.len())
+        .sum();
+    assert!(
+        touched < total_rows as u64 / 10,
+        "a 1% churn touches few rows: {touched} of {total_rows}"
+    );
     assert_store_matches_eligibility(&db, &sim).await;
 }
 
-/// Sets `field` of the row of `entity` whose `id_field` is `id`.
-fn set_field(sim: &bromsync::sim::server::SimHandle, entity: EntityKind, id_field: &str, id: i64, field: &str, value: Value) {
-    sim.update_dataset(|d| {
-        let rows = d.schools.get_mut(&SCHOOL).and_then(|s| s.get_mut(&entity)).expect("entity");
-        let mut found = false;
-        for row in rows.iter_mut() {
-            let matches = row
-                .as_object()
-                .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(id_field)))
-                .is_some_and(|(_, v)| v.as_i64() == Some(id) || v.as_str().map(str::trim) == Some(&id.to_string()));
-            if matches {
-                let object = row.as_object_mut().unwrap();
-                let key = object.keys().find(|k| k.eq_ignore_ascii_case(field)).cloned().unwrap_or(field.to_owned());
-                object.insert(key, value.clone());
-                found = true;
-            }
-        }
-        assert!(found, "no {entity} row with {id_field} {id}");
-    });
+/// Sets `field` of the row of `entity` whose `id_field` is `id`, in what the simulator serves.
+fn set_field(
+    sim: &bromsync::sim::server::SimHandle,
+    entity: EntityKind,
+    id_field: &str,
+    id: i64,
+    field: &str,
+    value: Value,
+) {
+    let changed =
+        sim.update_dataset(|d| churn::set_field(d, SCHOOL, entity, id_field, id, field, value));
+    assert!(changed > 0, "no {entity} row with {id_field} {id}");
 }
 
 #[tokio::test]
@@ -159,22 +173,39 @@ async fn a_student_who_withdraws_consent_leaves_no_personal_data() {
         ("preferredLastName", "Qxpreflastmarker"),
         ("dateOfBirth", "2011-02-03T00:00:00"),
     ] {
-        set_field(&sim, EntityKind::Students, "studentID", student, field, json!(marker));
+        set_field(
+            &sim,
+            EntityKind::Students,
+            "studentID",
+            student,
+            field,
+            json!(marker),
+        );
     }
     succeeded(run_alone(&db, &sim).await);
     let stored = db.store.load_roster(SCHOOL).await.unwrap();
-    let row = stored.students.iter().find(|s| s.student_id == student).expect("stored");
+    let row = stored
+        .students
+        .iter()
+        .find(|s| s.student_id == student)
+        .expect("stored");
     assert_eq!(row.first_name, "Qxprefmarker");
 
-    set_field(&sim, EntityKind::Students, "studentID", student, "dataProcessingConsent", json!("Withdrawn"));
+    set_field(
+        &sim,
+        EntityKind::Students,
+        "studentID",
+        student,
+        "dataProcessingConsent",
+        json!("Withdrawn"),
+    );
     succeeded(run_alone(&db, &sim).await);
 
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
-    )
-    .fetch_all(db.store.pool())
-    .await
-    .unwrap();
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+            .fetch_all(db.store.pool())
+            .await
+            .unwrap();
     for table in tables {
         let sql = format!(
             "SELECT count(*) FROM {table} t WHERE t::text ~* '(Qx[a-z]*marker|2011-02-03)'"
@@ -183,7 +214,10 @@ async fn a_student_who_withdraws_consent_leaves_no_personal_data() {
             .fetch_one(db.store.pool())
             .await
             .unwrap();
-        assert_eq!(hits, 0, "table {table} still holds the student's personal data");
+        assert_eq!(
+            hits, 0,
+            "table {table} still holds the student's personal data"
+        );
     }
     let reasons: Vec<String> = sqlx::query_scalar(
         "SELECT unnest(reasons) FROM exclusions WHERE entity = 'student' AND bromcom_id = $1",
@@ -193,7 +227,12 @@ async fn a_student_who_withdraws_consent_leaves_no_personal_data() {
     .await
     .unwrap();
     assert!(reasons.contains(&"no_consent".to_owned()), "{reasons:?}");
-    for table in ["students", "class_students", "group_students", "parent_students"] {
+    for table in [
+        "students",
+        "class_students",
+        "group_students",
+        "parent_students",
+    ] {
         let sql = format!("SELECT count(*) FROM {table} WHERE student_id = $1");
         let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(student)
@@ -227,18 +266,50 @@ async fn a_hand_set_room_survives_a_name_change_and_a_return() {
         .unwrap()
     };
 
-    set_field(&sim, EntityKind::Staff, "staffID", teacher, "lastName", json!("Renamed"));
-    set_field(&sim, EntityKind::Staff, "staffID", teacher, "preferredLastName", Value::Null);
+    set_field(
+        &sim,
+        EntityKind::Staff,
+        "staffID",
+        teacher,
+        "lastName",
+        json!("Renamed"),
+    );
+    set_field(
+        &sim,
+        EntityKind::Staff,
+        "staffID",
+        teacher,
+        "preferredLastName",
+        Value::Null,
+    );
     let summary = succeeded(run_alone(&db, &sim).await);
-    let teachers = summary.roster_changes.iter().find(|c| c.table == "teachers").unwrap();
+    let teachers = summary
+        .roster_changes
+        .iter()
+        .find(|c| c.table == "teachers")
+        .unwrap();
     assert_eq!(teachers.changed, 1);
     assert_eq!(room().await, Some(Some("B12".to_owned())));
 
     // Out of the roster (no title), then back: the room comes back with the teacher.
-    set_field(&sim, EntityKind::Staff, "staffID", teacher, "title", Value::Null);
+    set_field(
+        &sim,
+        EntityKind::Staff,
+        "staffID",
+        teacher,
+        "title",
+        Value::Null,
+    );
     succeeded(run_alone(&db, &sim).await);
     assert_eq!(room().await, None, "the teacher left the roster");
-    set_field(&sim, EntityKind::Staff, "staffID", teacher, "title", json!("Dr"));
+    set_field(
+        &sim,
+        EntityKind::Staff,
+        "staffID",
+        teacher,
+        "title",
+        json!("Dr"),
+    );
     succeeded(run_alone(&db, &sim).await);
     assert_eq!(room().await, Some(Some("B12".to_owned())));
 }
@@ -248,23 +319,32 @@ async fn a_run_that_fails_at_any_entity_changes_nothing() {
     let db = TestDb::new().await;
     let sim = start_sim(generated(16, &[SCHOOL], 150)).await;
     succeeded(run_alone(&db, &sim).await);
-    sim.update_dataset(|d| bromsync::sim::churn::churn(d, SCHOOL, 0.05, 5, today()));
+    sim.update_dataset(|d| churn::churn(d, SCHOOL, 0.05, 5, today()));
     let before = table_contents(&db, SCHOOL).await;
     for entity in EntityKind::ALL {
-        sim.set_faults(FaultPlan::rules(vec![
-            FaultRule::new(Fault::Status { status: 403, retry_after: None }).entity(entity),
-        ]));
+        sim.set_faults(FaultPlan::none().rule(FaultRule::new(Fault::Status(403)).entity(entity)));
         let store = Store::connect(&db.secret_url(), 4).await.unwrap();
-        let ctx = SyncContext { store: store.clone(), client: client_for(&sim) };
-        let error = sync::run_school(&ctx, request(SCHOOL)).await.expect_err("403 fails the run");
+        let ctx = SyncContext {
+            store: store.clone(),
+            client: client_for(&sim),
+        };
+        let error = sync::run_school(&ctx, request(SCHOOL))
+            .await
+            .expect_err("403 fails the run");
         assert!(error.to_string().contains(entity.api_name()), "{error}");
         store.close().await;
-        assert_eq!(table_contents(&db, SCHOOL).await, before, "a failure at {entity} wrote");
+        assert_eq!(
+            table_contents(&db, SCHOOL).await,
+            before,
+            "a failure at {entity} wrote"
+        );
     }
-    let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_runs WHERE status = 'failed' AND error IS NOT NULL")
-        .fetch_one(db.store.pool())
-        .await
-        .unwrap();
+    let failed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sync_runs WHERE status = 'failed' AND error IS NOT NULL",
+    )
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap();
     assert_eq!(failed, EntityKind::ALL.len() as i64);
     sim.clear_faults();
     succeeded(run_alone(&db, &sim).await);
@@ -304,13 +384,22 @@ async fn two_sync_processes_on_one_school_one_syncs_one_skips() {
     let mut codes = vec![a.unwrap(), b.unwrap()];
     codes.sort_by_key(|o| o.status.code());
     let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).to_string();
-    assert_eq!(codes[0].status.code(), Some(0), "one syncs: {}", text(&codes[0]));
-    assert_eq!(codes[1].status.code(), Some(4), "one skips: {}", text(&codes[1]));
+    assert_eq!(
+        codes[0].status.code(),
+        Some(0),
+        "one syncs: {}",
+        text(&codes[0])
+    );
+    assert_eq!(
+        codes[1].status.code(),
+        Some(4),
+        "one skips: {}",
+        text(&codes[1])
+    );
     assert!(text(&codes[1]).contains("skipped"));
     let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_runs")
         .fetch_one(db.store.pool())
         .await
         .unwrap();
     assert_eq!(runs, 1);
-    let _ = ClientConfig::default();
 }
