@@ -58,6 +58,21 @@ pub enum Command {
     Sync(SyncArgs),
     /// Apply the database migrations and exit (runs also apply them at start).
     Migrate,
+    /// Run as a daemon: sync every school on its cron schedule until stopped.
+    #[command(
+        long_about = "Run as a daemon: sync every configured school on its cron schedule \
+(`daemon.schedule`, or the school's own `schedule`), read in the school's time zone, until \
+stopped. A school never runs twice at once; at most `daemon.max_concurrent_schools` run \
+together; a failed run is retried after `daemon.retry_delays_secs`. Several daemons may share \
+one database: each scheduled run is carried out by one of them.",
+        after_help = "Signals:\n  SIGUSR1          sync every school now (a school that is running syncs once more after)\n  \
+SIGHUP           reload the configuration file; a file that fails to load is logged and the \
+old configuration kept\n  SIGTERM, SIGINT  stop: no new runs, runs in flight cancelled (nothing \
+half-written), exit 0 within daemon.grace_period_secs\n\nExit codes: 0 stopped by a signal; 2 the \
+configuration was refused at start. A school's failure or an unreachable database never ends \
+the daemon."
+    )]
+    Run,
     /// Say why a record is or is not in the roster, following a ripple back to where it
     /// started (from what the latest successful run stored; IDs and reasons only).
     Why(WhyArgs),
@@ -152,6 +167,7 @@ async fn dispatch(cli: Cli) -> u8 {
             Err(code) => code,
         },
         Command::Demo(args) => crate::demo::run(&args).await,
+        Command::Run => crate::daemon::run_command(cli.config.as_deref()).await,
     }
 }
 

@@ -122,6 +122,22 @@ async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunO
         );
         return Ok(RunOutcome::Skipped);
     };
+    // Several daemons share one schedule: the first to take the lock carries the trigger out,
+    // the others find it recorded here and leave it.
+    if let Some(scheduled_for) = request.scheduled_for
+        && ctx
+            .store
+            .scheduled_run_recorded(school_id, scheduled_for)
+            .await
+            .map_err(store_error)?
+    {
+        info!(
+            scheduled_for = %scheduled_for,
+            "school {school_id}: this scheduled run was already carried out by another runner; skipped"
+        );
+        drop(lock);
+        return Ok(RunOutcome::Skipped);
+    }
     let started_at = Utc::now();
     let clock = Instant::now();
     info!(dry_run = request.dry_run, "run started");
@@ -222,6 +238,7 @@ async fn fetch_decide_write(
     }
 
     record.accepted_removals = !summary.violations.is_empty();
+    pause_before_commit_for_tests().await;
     record.finished_at = Utc::now();
     let outcome = staged
         .commit(
@@ -244,6 +261,17 @@ async fn fetch_decide_write(
         describe_changes(&summary)
     );
     Ok(RunOutcome::Succeeded(summary))
+}
+
+/// Tests of shutdown need a run to be caught with its transaction open: when
+/// `TEST_BROMSYNC_PAUSE_BEFORE_COMMIT_MS` is set, a run waits that long before it writes.
+async fn pause_before_commit_for_tests() {
+    if let Some(ms) = std::env::var("TEST_BROMSYNC_PAUSE_BEFORE_COMMIT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
 }
 
 /// The removal guard: a table loses more than both the fraction and the count of its rows, or

@@ -1,5 +1,78 @@
 //! The long-running daemon (`bromsync run`): cron schedules per school in the school's time
 //! zone, signals (SIGUSR1 resync, SIGHUP reload, SIGTERM/SIGINT graceful stop), and a bound on
 //! how many schools run at once.
+//!
+//! The parts: [`schedule`] (cron maths, clock changes), [`school`] (one task per school:
+//! triggers, coalescing, retries), [`runner`] (what a run is: the real sync or a test's
+//! stand-in), [`supervisor`] (the set of schools, reloads, shutdown) and [`signals`] (Unix
+//! signals turned into [`Control`] messages). Only [`signals`] and [`run_command`] touch the
+//! process; the rest runs in tests with no network and no signals.
 
+pub mod runner;
 pub mod schedule;
+pub mod school;
+pub mod signals;
+pub mod supervisor;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use runner::{Job, JobOutcome, Runner, SyncRunner};
+pub use school::{Clock, SystemClock};
+pub use supervisor::{Control, Daemon};
+
+use crate::cli::exit;
+
+/// `bromsync --config FILE run`: loads the configuration (refusing a bad one with exit code
+/// 2), then runs until SIGTERM or SIGINT and exits 0. Never exits because a school failed or
+/// the database is down.
+pub async fn run_command(config_path: Option<&Path>) -> u8 {
+    let Some(path) = config_path else {
+        eprintln!("bromsync: no configuration given; pass --config FILE (see config/example.toml)");
+        return exit::BAD_CONFIG;
+    };
+    let settings = match crate::config::load(path) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("bromsync: configuration refused: {e}");
+            return exit::BAD_CONFIG;
+        }
+    };
+    // Signals are taken before anything can send one expecting the daemon to listen: the
+    // default action of SIGUSR1 and SIGHUP would end the process.
+    let (control_tx, control_rx) = mpsc::channel(16);
+    let listening = match signals::listen(path.to_owned(), control_tx) {
+        Ok(task) => task,
+        Err(e) => {
+            eprintln!("bromsync: cannot listen for signals: {e}");
+            return exit::FAILED;
+        }
+    };
+    let runner = Arc::new(SyncRunner::new(&settings));
+    let connecting = CancellationToken::new();
+    let connector = {
+        let runner = Arc::clone(&runner);
+        let cancel = connecting.clone();
+        tokio::spawn(async move { runner.connect_with_backoff(cancel).await })
+    };
+    let daemon = Daemon::start(settings, Arc::clone(&runner), Arc::new(SystemClock));
+    daemon.run(control_rx).await;
+    connecting.cancel();
+    listening.abort();
+    let _ = connector.await;
+    if tokio::time::timeout(Duration::from_secs(5), runner.close())
+        .await
+        .is_err()
+    {
+        warn!("closing the database connections took too long; leaving them to the exit");
+    }
+    info!("daemon stopped");
+    exit::OK
+}

@@ -136,4 +136,22 @@ impl Store {
     pub async fn record_run(&self, record: &RunRecord) -> Result<i64, StoreError> {
         insert_run(&self.pool, record).await
     }
+
+    /// Whether a run that did not fail was already recorded for this scheduled trigger (by
+    /// this daemon or another on the same database). Asked under the school's lock.
+    pub async fn scheduled_run_recorded(
+        &self,
+        school_id: SchoolId,
+        scheduled_for: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let recorded = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sync_runs WHERE school_id = $1 AND scheduled_for = $2 \
+             AND status <> 'failed')",
+        )
+        .bind(school_id)
+        .bind(scheduled_for)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(recorded)
+    }
 }

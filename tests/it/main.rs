@@ -1,6 +1,7 @@
 //! The one integration-test binary: real HTTP against the simulator, real Postgres.
 
 mod client;
+mod daemon;
 mod eligibility;
 mod generator;
 mod support;

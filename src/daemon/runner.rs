@@ -1,0 +1,212 @@
+//! What the daemon asks for when a school is due: a [`Job`] handed to a [`Runner`], which comes
+//! back with a [`JobOutcome`]. The scheduling core only knows this trait, so it is tested with
+//! stand-in runners and no network; [`SyncRunner`] is the real one, over `sync::run_school`.
+//!
+//! [`SyncRunner`] connects to Postgres lazily and keeps trying: the daemon starts (and keeps
+//! its schedules) while the database is down, and a run that finds it down fails like any other
+//! run and is retried.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::{DatabaseSettings, SchoolSettings, Settings};
+use crate::store::{Store, Trigger};
+use crate::sync::{self, RunOutcome, SyncContext};
+
+/// One run the daemon wants done.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// The configuration in force when the job started (guards, retention, clients).
+    pub settings: Arc<Settings>,
+    pub school: SchoolSettings,
+    pub trigger: Trigger,
+    /// The scheduled trigger this job carries out (also on its retries), so that several
+    /// daemons carry out each trigger once.
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// 0 for the first attempt, n for the n-th retry.
+    pub attempt: usize,
+}
+
+/// How a job ended, as far as scheduling cares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobOutcome {
+    Succeeded,
+    /// The removal guard refused it: retrying would refuse again, so it is not retried.
+    Refused,
+    /// Another runner holds the school, or already carried out this scheduled trigger.
+    Skipped,
+    /// Worth retrying: Bromcom or Postgres unreachable, a bad response, ... (text: no secrets).
+    Failed(String),
+}
+
+/// Carries out jobs. Dropping the returned future cancels the run at a safe point (an open
+/// transaction rolls back).
+pub trait Runner: Send + Sync + 'static {
+    fn run(&self, job: Job) -> BoxFuture<'static, JobOutcome>;
+
+    /// A new configuration was loaded: rebuild whatever depends on it.
+    fn reconfigure(&self, _settings: &Settings) {}
+}
+
+/// The real runner: `sync::run_school` with a lazily connected store.
+#[derive(Clone)]
+pub struct SyncRunner {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    /// One connection attempt at a time, so a dead database is not dialled by every school.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+struct State {
+    database: DatabaseSettings,
+    store: Option<Store>,
+    client: Result<crate::bromcom::Client, String>,
+}
+
+/// How long one attempt to reach the database may take before it counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl SyncRunner {
+    pub fn new(settings: &Settings) -> SyncRunner {
+        SyncRunner {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    database: settings.database.clone(),
+                    store: None,
+                    client: build_client(settings),
+                }),
+                connecting: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The store, connecting (and migrating) first when there is none yet.
+    pub async fn store(&self) -> Result<Store, String> {
+        if let Some(store) = self.state().store.clone() {
+            return Ok(store);
+        }
+        let _one_at_a_time = self.inner.connecting.lock().await;
+        let database = {
+            let state = self.state();
+            if let Some(store) = state.store.clone() {
+                return Ok(store);
+            }
+            state.database.clone()
+        };
+        let connected = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Store::connect(&database.url, database.max_connections),
+        )
+        .await;
+        let store = match connected {
+            Ok(Ok(store)) => store,
+            Ok(Err(e)) => return Err(format!("cannot use the database: {e}")),
+            Err(_) => {
+                return Err(format!(
+                    "database unreachable: no answer within {}s",
+                    CONNECT_TIMEOUT.as_secs()
+                ));
+            }
+        };
+        let mut state = self.state();
+        // A reload may have pointed us elsewhere meanwhile: then this store is not wanted.
+        if same_database(&state.database, &database) {
+            state.store = Some(store.clone());
+            info!("connected to the database");
+            Ok(store)
+        } else {
+            Err("the database settings changed while connecting; will connect again".to_owned())
+        }
+    }
+
+    /// Connects at start, retrying with a growing pause (1 s doubling to 60 s) and logging each
+    /// failure, until connected or `cancel` fires. Runs that come due meanwhile try too.
+    pub async fn connect_with_backoff(&self, cancel: CancellationToken) {
+        let mut pause = Duration::from_secs(1);
+        for attempt in 1u32.. {
+            match self.store().await {
+                Ok(_) => return,
+                Err(e) => warn!(
+                    attempt,
+                    retry_in_secs = pause.as_secs(),
+                    "cannot reach the database yet ({e}); the daemon keeps running and retries"
+                ),
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(Duration::from_secs(60));
+        }
+    }
+
+    /// Closes the database connections (at shutdown).
+    pub async fn close(&self) {
+        let store = self.state().store.take();
+        if let Some(store) = store {
+            store.close().await;
+        }
+    }
+
+    async fn run_job(self, job: Job) -> JobOutcome {
+        let store = match self.store().await {
+            Ok(store) => store,
+            Err(e) => return JobOutcome::Failed(e),
+        };
+        let client = match &self.state().client {
+            Ok(client) => client.clone(),
+            Err(e) => return JobOutcome::Failed(e.clone()),
+        };
+        let ctx = SyncContext { store, client };
+        let mut request = crate::cli::request_for(&job.settings, &job.school, job.trigger);
+        request.scheduled_for = job.scheduled_for;
+        match sync::run_school(&ctx, request).await {
+            Ok(RunOutcome::Succeeded(_)) | Ok(RunOutcome::DryRun(_)) => JobOutcome::Succeeded,
+            Ok(RunOutcome::Refused(_)) => JobOutcome::Refused,
+            Ok(RunOutcome::Skipped) => JobOutcome::Skipped,
+            Err(e) => JobOutcome::Failed(e.to_string()),
+        }
+    }
+}
+
+impl Runner for SyncRunner {
+    fn run(&self, job: Job) -> BoxFuture<'static, JobOutcome> {
+        Box::pin(self.clone().run_job(job))
+    }
+
+    fn reconfigure(&self, settings: &Settings) {
+        let mut state = self.state();
+        state.client = build_client(settings);
+        if !same_database(&state.database, &settings.database) {
+            info!("database settings changed: reconnecting at the next run");
+            state.database = settings.database.clone();
+            // Runs in flight keep their clone of the old pool until they end.
+            state.store = None;
+        }
+    }
+}
+
+fn build_client(settings: &Settings) -> Result<crate::bromcom::Client, String> {
+    crate::bromcom::Client::new(settings.bromcom.clone())
+        .map_err(|e| format!("cannot set up the Bromcom client: {e}"))
+}
+
+fn same_database(a: &DatabaseSettings, b: &DatabaseSettings) -> bool {
+    a.url.expose_secret() == b.url.expose_secret() && a.max_connections == b.max_connections
+}

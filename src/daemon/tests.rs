@@ -1,0 +1,318 @@
+//! The daemon's core driven with a stand-in runner: no network, no database, no signals, real
+//! (short) time.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Timelike, Utc};
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use super::runner::{Job, JobOutcome, Runner};
+use super::school::SystemClock;
+use super::supervisor::{Control, Daemon};
+use crate::config::{self, Settings};
+use crate::snapshot::SchoolId;
+use crate::store::Trigger;
+
+/// A schedule that does not fire during a test.
+const NEVER_SOON: &str = "0 0 1 1 *";
+
+fn settings(
+    schedule: &str,
+    schools: &[SchoolId],
+    max_concurrent: usize,
+    retries: &[u64],
+) -> Settings {
+    let schools: String = schools
+        .iter()
+        .map(|id| format!("[[schools]]\nid = {id}\n"))
+        .collect();
+    let retries: Vec<String> = retries.iter().map(u64::to_string).collect();
+    let text = format!(
+        "[database]\nurl = \"postgres://nobody@127.0.0.1:1/none\"\n\
+         [bromcom]\nbase_url = \"http://127.0.0.1:1\"\napplication_id = \"t\"\napplication_secret = \"s\"\n\
+         [daemon]\nschedule = \"{schedule}\"\nmax_concurrent_schools = {max_concurrent}\n\
+         grace_period_secs = 3\nretry_delays_secs = [{}]\n{schools}",
+        retries.join(", ")
+    );
+    config::from_toml(&text).unwrap_or_else(|e| panic!("test settings: {e}"))
+}
+
+#[derive(Debug, Clone)]
+struct Call {
+    school: SchoolId,
+    trigger: Trigger,
+    scheduled_for: Option<DateTime<Utc>>,
+    attempt: usize,
+    at: Instant,
+}
+
+/// Records every job, takes `duration` per run, fails the schools in `failing`, and counts
+/// runs at once (per school and overall) and runs dropped before they ended.
+#[derive(Default)]
+struct Fake {
+    duration: Duration,
+    failing: Vec<SchoolId>,
+    calls: Mutex<Vec<Call>>,
+    running: Mutex<HashMap<SchoolId, usize>>,
+    most_per_school: AtomicUsize,
+    now_overall: AtomicUsize,
+    most_overall: AtomicUsize,
+    finished: AtomicUsize,
+    cancelled: AtomicUsize,
+}
+
+#[derive(Clone)]
+struct FakeRunner(Arc<Fake>);
+
+struct Running {
+    fake: Arc<Fake>,
+    school: SchoolId,
+    ended: bool,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut running = self
+            .fake
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *running.entry(self.school).or_default() -= 1;
+        self.fake.now_overall.fetch_sub(1, Ordering::SeqCst);
+        if !self.ended {
+            self.fake.cancelled.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Runner for FakeRunner {
+    fn run(&self, job: Job) -> BoxFuture<'static, JobOutcome> {
+        let fake = Arc::clone(&self.0);
+        Box::pin(async move {
+            fake.calls
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Call {
+                    school: job.school.id,
+                    trigger: job.trigger,
+                    scheduled_for: job.scheduled_for,
+                    attempt: job.attempt,
+                    at: Instant::now(),
+                });
+            {
+                let mut running = fake.running.lock().unwrap_or_else(PoisonError::into_inner);
+                let here = running.entry(job.school.id).or_default();
+                *here += 1;
+                fake.most_per_school.fetch_max(*here, Ordering::SeqCst);
+            }
+            let overall = fake.now_overall.fetch_add(1, Ordering::SeqCst) + 1;
+            fake.most_overall.fetch_max(overall, Ordering::SeqCst);
+            let mut guard = Running {
+                fake: Arc::clone(&fake),
+                school: job.school.id,
+                ended: false,
+            };
+            tokio::time::sleep(fake.duration).await;
+            guard.ended = true;
+            fake.finished.fetch_add(1, Ordering::SeqCst);
+            if fake.failing.contains(&job.school.id) {
+                JobOutcome::Failed("simulated failure".to_owned())
+            } else {
+                JobOutcome::Succeeded
+            }
+        })
+    }
+}
+
+impl Fake {
+    fn calls(&self) -> Vec<Call> {
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn calls_of(&self, school: SchoolId) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.school == school)
+            .collect()
+    }
+}
+
+/// Starts a daemon over `fake`; returns the control sender and the daemon's task.
+fn start(
+    settings: Settings,
+    fake: &Arc<Fake>,
+) -> (mpsc::Sender<Control>, tokio::task::JoinHandle<()>) {
+    let daemon = Daemon::start(
+        settings,
+        Arc::new(FakeRunner(Arc::clone(fake))),
+        Arc::new(SystemClock),
+    );
+    let (tx, rx) = mpsc::channel(16);
+    (tx, tokio::spawn(daemon.run(rx)))
+}
+
+async fn send(tx: &mpsc::Sender<Control>, control: Control) {
+    tx.send(control)
+        .await
+        .unwrap_or_else(|_| panic!("the daemon stopped early"));
+}
+
+async fn stop(tx: &mpsc::Sender<Control>, task: tokio::task::JoinHandle<()>) -> Duration {
+    let asked = Instant::now();
+    send(tx, Control::Stop).await;
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap_or_else(|_| panic!("the daemon did not stop"))
+        .unwrap_or_else(|e| panic!("the daemon's task failed: {e}"));
+    asked.elapsed()
+}
+
+#[tokio::test]
+async fn resyncs_during_a_run_coalesce_into_exactly_one_more_run() {
+    let fake = Arc::new(Fake {
+        duration: Duration::from_millis(500),
+        ..Fake::default()
+    });
+    let (tx, task) = start(settings(NEVER_SOON, &[7], 4, &[]), &fake);
+    send(&tx, Control::ResyncAll).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    for _ in 0..3 {
+        send(&tx, Control::ResyncAll).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let calls = fake.calls_of(7);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.trigger == Trigger::Signal && c.scheduled_for.is_none())
+    );
+    // The second run started after the first ended, not alongside it.
+    assert!(calls[1].at.duration_since(calls[0].at) >= Duration::from_millis(450));
+    assert_eq!(fake.most_per_school.load(Ordering::SeqCst), 1);
+    stop(&tx, task).await;
+}
+
+#[tokio::test]
+async fn no_school_runs_twice_at_once_and_the_bound_on_schools_holds() {
+    let fake = Arc::new(Fake {
+        duration: Duration::from_millis(1300),
+        ..Fake::default()
+    });
+    // Every second, runs of 1.3 s, four schools, two at a time.
+    let (tx, task) = start(settings("* * * * * *", &[1, 2, 3, 4], 2, &[]), &fake);
+    tokio::time::sleep(Duration::from_millis(4200)).await;
+    stop(&tx, task).await;
+    assert_eq!(fake.most_per_school.load(Ordering::SeqCst), 1);
+    assert_eq!(fake.most_overall.load(Ordering::SeqCst), 2);
+    let calls = fake.calls();
+    assert!(calls.len() >= 4, "{calls:?}");
+    for call in &calls {
+        assert_eq!(call.trigger, Trigger::Schedule);
+        let at = call
+            .scheduled_for
+            .unwrap_or_else(|| panic!("a scheduled run without its time"));
+        assert_eq!(
+            at.nanosecond(),
+            0,
+            "scheduled times are whole seconds: {at}"
+        );
+    }
+    // Four seconds of triggers at two runs per 1.3 s: far fewer runs than triggers.
+    assert!(
+        calls.len() <= 8,
+        "{} runs: triggers were queued, not coalesced",
+        calls.len()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_run_is_retried_after_the_delays_and_others_carry_on() {
+    let fake = Arc::new(Fake {
+        duration: Duration::from_millis(20),
+        failing: vec![1],
+        ..Fake::default()
+    });
+    let (tx, task) = start(settings(NEVER_SOON, &[1, 2], 4, &[1, 1]), &fake);
+    send(&tx, Control::ResyncAll).await;
+    tokio::time::sleep(Duration::from_millis(3400)).await;
+    let failing = fake.calls_of(1);
+    let attempts: Vec<usize> = failing.iter().map(|c| c.attempt).collect();
+    assert_eq!(
+        attempts,
+        vec![0, 1, 2],
+        "two retries, then it waits for the schedule"
+    );
+    for pair in failing.windows(2) {
+        assert!(pair[1].at.duration_since(pair[0].at) >= Duration::from_millis(950));
+    }
+    assert_eq!(
+        fake.calls_of(2).len(),
+        1,
+        "the other school ran once and was not retried"
+    );
+    // The daemon is still there and takes work.
+    send(&tx, Control::ResyncAll).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(fake.calls_of(2).len(), 2);
+    stop(&tx, task).await;
+}
+
+#[tokio::test]
+async fn a_reload_adds_and_removes_schools_and_a_failed_one_keeps_the_old() {
+    let fake = Arc::new(Fake {
+        duration: Duration::from_millis(10),
+        ..Fake::default()
+    });
+    let (tx, task) = start(settings(NEVER_SOON, &[1], 4, &[]), &fake);
+    send(
+        &tx,
+        Control::Reload(Box::new(Err("broken file".to_owned()))),
+    )
+    .await;
+    send(&tx, Control::ResyncAll).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        fake.calls_of(1).len(),
+        1,
+        "the old configuration still runs"
+    );
+
+    let reloaded = settings("* * * * * *", &[2, 3], 4, &[]);
+    send(&tx, Control::Reload(Box::new(Ok(reloaded)))).await;
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    assert_eq!(fake.calls_of(1).len(), 1, "a removed school no longer runs");
+    for school in [2, 3] {
+        let calls = fake.calls_of(school);
+        assert!(
+            calls.len() >= 2,
+            "school {school} runs on the new schedule: {calls:?}"
+        );
+        assert!(calls.iter().all(|c| c.trigger == Trigger::Schedule));
+    }
+    stop(&tx, task).await;
+}
+
+#[tokio::test]
+async fn stop_cancels_runs_in_flight_and_returns_at_once() {
+    let fake = Arc::new(Fake {
+        duration: Duration::from_secs(30),
+        ..Fake::default()
+    });
+    let (tx, task) = start(settings(NEVER_SOON, &[1, 2], 4, &[60]), &fake);
+    send(&tx, Control::ResyncAll).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(fake.now_overall.load(Ordering::SeqCst), 2);
+    let took = stop(&tx, task).await;
+    assert!(took < Duration::from_secs(1), "stopping took {took:?}");
+    assert_eq!(fake.cancelled.load(Ordering::SeqCst), 2);
+    assert_eq!(fake.finished.load(Ordering::SeqCst), 0);
+    assert_eq!(fake.now_overall.load(Ordering::SeqCst), 0);
+}

@@ -1,0 +1,694 @@
+//! Integration tests: `bromsync run` as a real process, with real signals, the simulator over
+//! HTTP and a database of the test's own. Schedules use seconds so each test takes seconds.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bromsync::sim::dataset::Dataset;
+use bromsync::sim::server::{SimHandle, SimOptions, SimServer};
+use bromsync::snapshot::{EntityKind, SchoolId};
+use bromsync::store::ROSTER_TABLES;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::support::TestDb;
+
+const APP_ID: &str = "daemon-test-app";
+const APP_SECRET: &str = "app-Secret-Never-Logged-93kq";
+const DB_PASSWORD: &str = "db-Password-Never-Logged-x71";
+/// A schedule that does not fire during a test.
+const NEVER_SOON: &str = "0 0 1 1 *";
+/// Names and contact details in the simulated schools: none may reach a log line.
+const PERSONAL: [&str; 4] = [
+    "Quillonby",
+    "Marrowmere",
+    "quillonby.marrowmere@",
+    "07700 900",
+];
+
+/// A small school: five students, two staff, a class and a tutor group.
+fn school_rows(school: SchoolId) -> BTreeMap<EntityKind, Vec<Value>> {
+    let base = school * 1000;
+    let students: Vec<Value> = (1..=5)
+        .map(|n| {
+            json!({"studentID": base + n, "firstName": format!("Quillonby{n}"), "lastName": "Marrowmere",
+                   "dateOfBirth": format!("2012-04-0{n}T00:00:00"), "tutorGroup": "7QM", "yearGroup": "7",
+                   "startDate": "2023-09-01T00:00:00", "dataProcessingConsent": "Granted"})
+        })
+        .collect();
+    let staff: Vec<Value> = (1..=2)
+        .map(|n| {
+            json!({"staffID": base + 100 + n, "title": "Ms", "firstName": format!("Quillonby{n}"),
+                   "lastName": "Marrowmere", "workEmail": format!("quillonby.marrowmere{n}@school.example"),
+                   "startDate": "2020-09-01T00:00:00", "dataProcessingConsent": "Granted"})
+        })
+        .collect();
+    let collections = vec![
+        json!({"collectionID": base + 200, "collectionName": "7QM/Ma1", "subjectName": "Maths", "collectionTypeName": "CLASS"}),
+        json!({"collectionID": base + 201, "collectionName": "7QM", "collectionTypeName": "TUTORGRP"}),
+    ];
+    let associates: Vec<Value> = (1..=5)
+        .flat_map(|n| {
+            [base + 200, base + 201].map(|c| json!({"collectionID": c, "personID": base + n}))
+        })
+        .collect();
+    let executives = vec![
+        json!({"collectionID": base + 200, "staffID": base + 101, "collectionRoleTypeDescription": "Main Teacher"}),
+        json!({"collectionID": base + 201, "staffID": base + 102, "collectionRoleTypeDescription": "Main Tutor"}),
+    ];
+    let contacts = vec![
+        json!({"personID": base + 300, "title": "Mr", "firstName": "Quillonby",
+                               "lastName": "Marrowmere", "dataProcessingConsent": "Granted"}),
+    ];
+    let links = vec![
+        json!({"studentID": base + 1, "personID": base + 300, "relationship": "Father",
+                            "parentalResponsibility": "Yes"}),
+    ];
+    let phones =
+        vec![json!({"personID": base + 300, "telephoneNumber": "07700 900123", "priority": 1})];
+    BTreeMap::from([
+        (EntityKind::Students, students),
+        (EntityKind::Staff, staff),
+        (EntityKind::Contacts, contacts),
+        (EntityKind::StudentContacts, links),
+        (EntityKind::PersonTelephones, phones),
+        (EntityKind::Collections, collections),
+        (EntityKind::CollectionAssociates, associates),
+        (EntityKind::CollectionExecutives, executives),
+    ])
+}
+
+async fn simulator(schools: &[SchoolId], latency: Duration) -> SimHandle {
+    let mut dataset = Dataset::default();
+    for &school in schools {
+        dataset.schools.insert(school, school_rows(school));
+    }
+    SimServer::start(SimOptions {
+        dataset,
+        latency,
+        application_id: APP_ID.to_owned(),
+        application_secret: APP_SECRET.to_owned(),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("simulator: {e}"))
+}
+
+/// The database URL with a password (trust auth ignores it) so the logs can be searched for it.
+fn db_url_with_password(db: &TestDb, port: u16) -> String {
+    format!("postgres://root:{DB_PASSWORD}@127.0.0.1:{port}/{}", db.name)
+}
+
+struct Setup<'a> {
+    db_url: String,
+    sim_url: String,
+    schedule: &'a str,
+    /// Schools with their own schedule, if any.
+    schools: Vec<(SchoolId, Option<&'a str>)>,
+    grace_secs: u64,
+    retry_delays: &'a str,
+}
+
+fn config_text(setup: &Setup) -> String {
+    let mut text = format!(
+        "[database]\nurl = \"{}\"\nmax_connections = 4\n\n\
+         [bromcom]\nbase_url = \"{}\"\napplication_id = \"{APP_ID}\"\napplication_secret = \"{APP_SECRET}\"\n\
+         request_timeout = 10\nmax_attempts = 2\ninitial_backoff = 50\nmax_backoff = 100\nmax_retry_time = 5\n\n\
+         [daemon]\nschedule = \"{}\"\nmax_concurrent_schools = 4\ngrace_period_secs = {}\nretry_delays_secs = [{}]\n",
+        setup.db_url, setup.sim_url, setup.schedule, setup.grace_secs, setup.retry_delays
+    );
+    for (id, schedule) in &setup.schools {
+        text.push_str(&format!("\n[[schools]]\nid = {id}\n"));
+        if let Some(schedule) = schedule {
+            text.push_str(&format!("schedule = \"{schedule}\"\n"));
+        }
+    }
+    text
+}
+
+fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("bromsync.toml");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing the config: {e}"));
+    path
+}
+
+/// A `bromsync run` process with its log lines (JSON) collected as they come.
+struct DaemonProcess {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl DaemonProcess {
+    fn spawn(config: &Path, env: &[(&str, &str)]) -> DaemonProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bromsync"));
+        command
+            .arg("--config")
+            .arg(config)
+            .args(["--log-format", "json", "run"])
+            .env("RUST_LOG", "info")
+            .env_remove("DATABASE_URL")
+            // Every BROMSYNC_ variable is read as a configuration key: keep the test's own out.
+            .env_remove("BROMSYNC_TEST_PG")
+            .env_remove("BROMSYNC_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting bromsync: {e}"));
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let lines = Arc::clone(&lines);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    lines
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(line);
+                }
+            });
+        }
+        DaemonProcess { child, lines }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.lines().iter().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Waits until `count` lines contain `needle`.
+    async fn wait_for(&self, needle: &str, count: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.count(needle) < count {
+            if Instant::now() > deadline {
+                panic!(
+                    "no {count} log lines with `{needle}` within {within:?}; the log:\n{}",
+                    self.lines().join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn started(&self) {
+        self.wait_for("daemon started", 1, Duration::from_secs(20))
+            .await;
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("kill: {e}"));
+        assert!(status.success(), "kill -s {name} failed");
+    }
+
+    fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "bromsync did not exit within {within:?}; the log:\n{}",
+                    self.lines().join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every line must be a JSON object and hold no secret and no personal data.
+    fn check_log_lines(&self) -> Vec<Value> {
+        let lines = self.lines();
+        assert!(!lines.is_empty());
+        lines
+            .iter()
+            .map(|line| {
+                for forbidden in [APP_SECRET, DB_PASSWORD].iter().chain(PERSONAL.iter()) {
+                    assert!(
+                        !line.contains(forbidden),
+                        "`{forbidden}` in a log line: {line}"
+                    );
+                }
+                serde_json::from_str::<Value>(line)
+                    .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"))
+            })
+            .collect()
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        if self.running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Polls `sql` (a count) until it reaches `want`.
+async fn wait_count(pool: &PgPool, sql: &str, want: i64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let have = count(pool, sql).await;
+        if have >= want {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("`{sql}` is {have}, wanted {want} within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every roster table's rows, as text, in a stable order.
+async fn roster_tables(pool: &PgPool) -> BTreeMap<&'static str, String> {
+    let mut tables = BTreeMap::new();
+    for table in ROSTER_TABLES.iter().chain(["exclusions"].iter()) {
+        let sql = format!(
+            "SELECT coalesce(json_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text)::text, '[]') FROM {table} t"
+        );
+        let rows: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await
+            .unwrap_or_else(|e| panic!("reading {table}: {e}"));
+        tables.insert(*table, rows);
+    }
+    tables
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigusr1_resyncs_every_school_and_repeats_during_a_run_coalesce() {
+    let db = TestDb::new().await;
+    // Nine entities, four requests at a time, 400 ms each: a run lasts over a second.
+    let sim = simulator(&[31, 32], Duration::from_millis(400)).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write_config(
+        dir.path(),
+        &config_text(&Setup {
+            db_url: db_url_with_password(&db, 5432),
+            sim_url: sim.base_url(),
+            schedule: NEVER_SOON,
+            schools: vec![(31, None), (32, None)],
+            grace_secs: 10,
+            retry_delays: "60",
+        }),
+    );
+    let mut daemon = DaemonProcess::spawn(&config, &[]);
+    daemon.started().await;
+    let pool = db.store.pool();
+    let signal_runs = "SELECT count(*) FROM sync_runs WHERE trigger = 'signal'";
+
+    daemon.signal("USR1");
+    daemon
+        .wait_for("run started", 2, Duration::from_secs(15))
+        .await;
+    assert_eq!(
+        count(pool, signal_runs).await,
+        0,
+        "both runs are still going"
+    );
+    for _ in 0..3 {
+        daemon.signal("USR1");
+    }
+    // One run each for the first signal, one more each for the three that came during it.
+    wait_count(pool, signal_runs, 4, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(count(pool, signal_runs).await, 4);
+    assert_eq!(
+        count(
+            pool,
+            "SELECT count(*) FROM sync_runs WHERE trigger = 'signal' AND status = 'succeeded'"
+        )
+        .await,
+        4
+    );
+    for school in [31, 32] {
+        let sql = format!("SELECT count(*) FROM sync_runs WHERE school_id = {school}");
+        assert_eq!(count(pool, &sql).await, 2, "school {school}");
+    }
+    assert!(daemon.count("coalesced") >= 2, "coalescing is logged");
+
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status}");
+
+    // The log: JSON, with school and run id on the run's lines, and no secret or name.
+    let lines = daemon.check_log_lines();
+    let finished: Vec<&Value> = lines
+        .iter()
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("run succeeded"))
+        })
+        .collect();
+    assert_eq!(finished.len(), 4, "one end line per run");
+    for line in finished {
+        let school = line["span"]["school"].as_i64();
+        assert!(matches!(school, Some(31 | 32)), "{line}");
+        assert!(
+            line["span"]["run_id"].as_i64().is_some_and(|id| id > 0),
+            "{line}"
+        );
+        assert_eq!(line["span"]["trigger"], "signal", "{line}");
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_adds_a_school_and_a_broken_file_keeps_the_old_configuration() {
+    let db = TestDb::new().await;
+    let sim = simulator(&[41, 42], Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut setup = Setup {
+        db_url: db_url_with_password(&db, 5432),
+        sim_url: sim.base_url(),
+        schedule: NEVER_SOON,
+        schools: vec![(41, None)],
+        grace_secs: 10,
+        retry_delays: "60",
+    };
+    let config = write_config(dir.path(), &config_text(&setup));
+    let mut daemon = DaemonProcess::spawn(&config, &[]);
+    daemon.started().await;
+    let pool = db.store.pool();
+    let runs_of_42 = "SELECT count(*) FROM sync_runs WHERE school_id = 42 AND trigger = 'schedule'";
+
+    // Add school 42 with a schedule of its own, every second.
+    setup.schools.push((42, Some("* * * * * *")));
+    write_config(dir.path(), &config_text(&setup));
+    daemon.signal("HUP");
+    daemon
+        .wait_for("configuration reloaded", 1, Duration::from_secs(10))
+        .await;
+    wait_count(pool, runs_of_42, 1, Duration::from_secs(10)).await;
+    assert_eq!(
+        count(pool, "SELECT count(*) FROM sync_runs WHERE school_id = 41").await,
+        0,
+        "school 41 keeps its schedule"
+    );
+
+    // A broken file: the daemon says why and keeps going with what it has.
+    write_config(dir.path(), "this is [[[ not toml");
+    daemon.signal("HUP");
+    daemon
+        .wait_for("configuration reload failed", 1, Duration::from_secs(10))
+        .await;
+    assert!(daemon.running());
+    let before = count(pool, runs_of_42).await;
+    wait_count(pool, runs_of_42, before + 2, Duration::from_secs(10)).await;
+    daemon.signal("USR1");
+    wait_count(
+        pool,
+        "SELECT count(*) FROM sync_runs WHERE school_id = 41 AND trigger = 'signal'",
+        1,
+        Duration::from_secs(10),
+    )
+    .await;
+
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status}");
+    daemon.check_log_lines();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_the_write_exits_zero_in_the_grace_period_and_writes_nothing() {
+    let db = TestDb::new().await;
+    let sim = simulator(&[51], Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let grace = Duration::from_secs(5);
+    let config = write_config(
+        dir.path(),
+        &config_text(&Setup {
+            db_url: db_url_with_password(&db, 5432),
+            sim_url: sim.base_url(),
+            schedule: NEVER_SOON,
+            schools: vec![(51, None)],
+            grace_secs: grace.as_secs(),
+            retry_delays: "60",
+        }),
+    );
+    // A first sync, so that there is a roster to keep.
+    let first = Command::new(env!("CARGO_BIN_EXE_bromsync"))
+        .arg("--config")
+        .arg(&config)
+        .arg("sync")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap_or_else(|e| panic!("bromsync sync: {e}"));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stdout)
+    );
+    let pool = db.store.pool();
+    // Then the school changes: a student leaves, another's details change.
+    sim.update_dataset(|data| {
+        if let Some(students) = data
+            .schools
+            .get_mut(&51)
+            .and_then(|s| s.get_mut(&EntityKind::Students))
+        {
+            students.pop();
+            students[0]["tutorGroup"] = json!("7XX");
+        }
+    });
+    let before = roster_tables(pool).await;
+    assert_ne!(before["students"], "[]", "the first sync wrote a roster");
+
+    let mut daemon = DaemonProcess::spawn(
+        &config,
+        &[("TEST_BROMSYNC_PAUSE_BEFORE_COMMIT_MS", "30000")],
+    );
+    daemon.started().await;
+    daemon.signal("USR1");
+    // Caught with its transaction open: the difference is staged, nothing committed.
+    let open = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND state = 'idle in transaction'",
+        db.name
+    );
+    wait_count(pool, &open, 1, Duration::from_secs(15)).await;
+    let asked = Instant::now();
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(grace + Duration::from_secs(2)).await;
+    let took = asked.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(took < grace, "stopping took {took:?}");
+    daemon.wait_for("stopping", 1, Duration::from_secs(1)).await;
+
+    assert_eq!(
+        roster_tables(pool).await,
+        before,
+        "the roster is exactly as before"
+    );
+    assert_eq!(
+        count(pool, "SELECT count(*) FROM sync_runs").await,
+        1,
+        "only the first sync's run"
+    );
+    // The daemon's connections went with it: no transaction is left open.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count(pool, &open).await > 0 {
+        assert!(Instant::now() < deadline, "a transaction is still open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The cancelled run would have changed the roster: a run now does.
+    let second = Command::new(env!("CARGO_BIN_EXE_bromsync"))
+        .arg("--config")
+        .arg(&config)
+        .arg("sync")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap_or_else(|e| panic!("bromsync sync: {e}"));
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+    assert_ne!(
+        roster_tables(pool).await,
+        before,
+        "the change was there to write"
+    );
+    daemon.check_log_lines();
+    sim.shutdown().await;
+}
+
+/// A TCP relay to the test server's Postgres that the test opens and closes, so the daemon's
+/// database can be "down" (nothing listening) and then "back".
+async fn relay_postgres(port: u16) -> tokio::task::JoinHandle<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap_or_else(|e| panic!("relay on port {port}: {e}"));
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:5432").await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_starts_with_the_database_down_and_syncs_once_it_is_back() {
+    let db = TestDb::new().await;
+    let sim = simulator(&[71], Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let port = free_port();
+    let config = write_config(
+        dir.path(),
+        &config_text(&Setup {
+            db_url: db_url_with_password(&db, port),
+            sim_url: sim.base_url(),
+            schedule: "*/2 * * * * *",
+            schools: vec![(71, None)],
+            grace_secs: 5,
+            retry_delays: "1",
+        }),
+    );
+    let mut daemon = DaemonProcess::spawn(&config, &[]);
+    daemon.started().await;
+    daemon
+        .wait_for("cannot reach the database yet", 2, Duration::from_secs(10))
+        .await;
+    daemon
+        .wait_for("run failed", 1, Duration::from_secs(10))
+        .await;
+    assert!(
+        daemon.running(),
+        "the daemon keeps running without its database"
+    );
+
+    let relay = relay_postgres(port).await;
+    let pool = db.store.pool();
+    wait_count(
+        pool,
+        "SELECT count(*) FROM sync_runs WHERE school_id = 71 AND status = 'succeeded'",
+        1,
+        Duration::from_secs(20),
+    )
+    .await;
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(Duration::from_secs(8)).await;
+    assert!(status.success(), "{status}");
+    daemon.check_log_lines();
+    relay.abort();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_daemons_carry_out_each_trigger_once_and_one_carries_on_alone() {
+    let db = TestDb::new().await;
+    let schools = [61, 62, 63];
+    let sim = simulator(&schools, Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write_config(
+        dir.path(),
+        &config_text(&Setup {
+            db_url: db_url_with_password(&db, 5432),
+            sim_url: sim.base_url(),
+            schedule: "*/2 * * * * *",
+            schools: schools.iter().map(|&s| (s, None)).collect(),
+            grace_secs: 5,
+            retry_delays: "60",
+        }),
+    );
+    let mut first = DaemonProcess::spawn(&config, &[]);
+    let mut second = DaemonProcess::spawn(&config, &[]);
+    first.started().await;
+    second.started().await;
+    tokio::time::sleep(Duration::from_secs(9)).await;
+
+    first.signal("KILL");
+    first.wait_exit(Duration::from_secs(5)).await;
+    let killed_at = Utc::now();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(second.running());
+    second.signal("TERM");
+    let status = second.wait_exit(Duration::from_secs(8)).await;
+    assert!(status.success(), "{status}");
+
+    let pool = db.store.pool();
+    let twice = count(
+        pool,
+        "SELECT count(*) FROM (SELECT 1 FROM sync_runs WHERE scheduled_for IS NOT NULL \
+         GROUP BY school_id, scheduled_for HAVING count(*) > 1) t",
+    )
+    .await;
+    assert_eq!(twice, 0, "a scheduled trigger ran twice");
+    assert_eq!(
+        count(
+            pool,
+            "SELECT count(*) FROM sync_runs WHERE status <> 'succeeded'"
+        )
+        .await,
+        0
+    );
+    for school in schools {
+        let times: Vec<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT scheduled_for FROM sync_runs WHERE school_id = $1 ORDER BY scheduled_for",
+        )
+        .bind(school)
+        .fetch_all(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        // With both daemons up, every trigger ran (once): no gaps in the two-second steps.
+        let both_up: Vec<_> = times
+            .iter()
+            .filter(|t| **t < killed_at - chrono::Duration::seconds(3))
+            .collect();
+        assert!(both_up.len() >= 3, "school {school}: {times:?}");
+        for pair in both_up.windows(2) {
+            assert_eq!(
+                *pair[1] - *pair[0],
+                chrono::Duration::seconds(2),
+                "school {school}: {times:?}"
+            );
+        }
+        // After one died, the other carried the school.
+        let after_kill = times.iter().filter(|t| **t > killed_at).count();
+        assert!(after_kill >= 2, "school {school} after the kill: {times:?}");
+    }
+    second.check_log_lines();
+    sim.shutdown().await;
+}
