@@ -191,7 +191,8 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
             config::Environment::with_prefix("BROMSYNC")
                 .prefix_separator("_")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(true)
+                .source(Some(section_variables())),
         );
     if std::env::var_os("BROMSYNC_DATABASE__URL").is_none()
         && let Ok(url) = std::env::var("DATABASE_URL")
@@ -225,6 +226,17 @@ pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
         .map_err(|e| describe_serde_error(&e))?;
     settings.validate()?;
     Ok(settings)
+}
+
+/// The environment's `BROMSYNC_<SECTION>__<KEY>` variables only: others with the prefix, such
+/// as `BROMSYNC_CONFIG` (the file's path), are not configuration keys.
+fn section_variables() -> config::Map<String, String> {
+    std::env::vars()
+        .filter(|(name, _)| {
+            name.strip_prefix("BROMSYNC_")
+                .is_some_and(|rest| rest.contains("__"))
+        })
+        .collect()
 }
 
 fn describe_serde_error(error: &config::ConfigError) -> ConfigError {
