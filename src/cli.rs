@@ -79,6 +79,10 @@ the daemon."
     /// The embedded default: a generated school on the built-in simulator, synced into the
     /// local Postgres, with what came through and what was left out.
     Demo(DemoArgs),
+    /// The Bromcom simulator: serve generated schools or a dataset file over HTTP, or print the
+    /// shape of generated data.
+    #[command(subcommand)]
+    Sim(crate::sim::cli::SimCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -167,6 +171,13 @@ async fn dispatch(cli: Cli) -> u8 {
             Err(code) => code,
         },
         Command::Demo(args) => crate::demo::run(&args).await,
+        Command::Sim(command) => match crate::sim::cli::run(command).await {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("bromsync sim: {e}");
+                exit::FAILED
+            }
+        },
         Command::Run => crate::daemon::run_command(cli.config.as_deref()).await,
     }
 }

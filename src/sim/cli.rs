@@ -13,12 +13,14 @@ use super::server::{SimOptions, SimServer};
 use crate::snapshot::SchoolId;
 
 /// The first ID given to generated schools when `--schools` is a count.
-const FIRST_SCHOOL_ID: SchoolId = 20001;
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum SimCommand {
     /// Serve generated schools (or a dataset file) over HTTP until Ctrl-C.
     Serve(ServeArgs),
+    /// Print the shape figures of generated data (students, contacts and classes per student,
+    /// staff, consent rates, ...), to check the generator against a real school's proportions.
+    Shape(crate::sim::shape::ShapeArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -77,6 +79,10 @@ pub enum SimError {
 pub async fn run(command: SimCommand) -> Result<(), SimError> {
     match command {
         SimCommand::Serve(args) => serve(args).await,
+        SimCommand::Shape(args) => {
+            println!("{}", crate::sim::shape::run_shape(&args));
+            Ok(())
+        }
     }
 }
 
@@ -155,11 +161,11 @@ pub fn parse_schools(text: &str) -> Result<Vec<SchoolId>, SimError> {
         }
         Ok(ids)
     } else {
-        let count: i64 = text.trim().parse().map_err(|_| bad())?;
+        let count: usize = text.trim().parse().map_err(|_| bad())?;
         if !(1..=100_000).contains(&count) {
             return Err(bad());
         }
-        Ok((0..count).map(|i| FIRST_SCHOOL_ID + i).collect())
+        Ok(crate::sim::generator::school_ids(count))
     }
 }
 
