@@ -1,0 +1,218 @@
+//! The commands an operator types, run as the real binary: configuration errors, the
+//! environment overrides, `why`, `demo` and `sim shape`.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::support::*;
+
+const SCHOOL: i64 = 20001;
+
+fn bromsync(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bromsync"));
+    command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("BROMSYNC_CONFIG")
+        .env("RUST_LOG", "warn");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run bromsync")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn write_config(dir: &Path, database_url: &str, base_url: &str, secret_line: &str) -> String {
+    let path = dir.join("bromsync.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = \"{database_url}\"\n[bromcom]\nbase_url = \"{base_url}\"\n\
+             application_id = \"{APP_ID}\"\n{secret_line}\n[[schools]]\nid = {SCHOOL}\n"
+        ),
+    )
+    .expect("write config");
+    path.display().to_string()
+}
+
+#[test]
+fn a_wrong_configuration_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[database]\nurl = \"postgres://root@127.0.0.1/x\"\n[bromcom]\nbase_url = \"https://a.example\"\n\
+         application_id = \"a\"\napplication_secret = \"b\"\npage_sise = 5\n",
+    )
+    .unwrap();
+    let output = bromsync(&["--config", path.to_str().unwrap(), "sync"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("page_sise"), "{}", stderr(&output));
+
+    let output = bromsync(&["--config", "/nonexistent/bromsync.toml", "sync"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("/nonexistent/bromsync.toml"));
+
+    let output = bromsync(&["sync"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--config"));
+}
+
+#[tokio::test]
+async fn the_environment_supplies_the_secret_and_the_file_path() {
+    let db = TestDb::new().await;
+    let sim = start_sim(generated(21, &[SCHOOL], 80)).await;
+    let dir = tempfile::tempdir().unwrap();
+    // No secret in the file: it comes from the environment, as the README advises.
+    let path = write_config(dir.path(), &db.url, &sim.base_url(), "");
+    let refused = bromsync(&["--config", &path, "sync"], &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("bromcom.application_secret"));
+
+    let output = tokio::task::spawn_blocking(move || {
+        bromsync(
+            &["sync", "--school", "20001"],
+            &[
+                ("BROMSYNC_CONFIG", path.as_str()),
+                ("BROMSYNC_BROMCOM__APPLICATION_SECRET", APP_SECRET),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("school 20001: succeeded"));
+    assert!(!stdout(&output).contains(APP_SECRET) && !stderr(&output).contains(APP_SECRET));
+}
+
+#[tokio::test]
+async fn why_follows_a_ripple_and_says_who_comes_through() {
+    let db = TestDb::new().await;
+    let sim = start_sim(generated(22, &[SCHOOL], 300)).await;
+    succeeded(
+        bromsync::sync::run_school(
+            &bromsync::sync::SyncContext {
+                store: db.store.clone(),
+                client: client_for(&sim),
+            },
+            request(SCHOOL),
+        )
+        .await
+        .expect("sync"),
+    );
+    let exclusions = db.store.load_exclusions(SCHOOL).await.unwrap();
+    let rippled = exclusions
+        .iter()
+        .find(|e| e.entity == "parent" && !e.caused_by.is_empty())
+        .expect("a generated school has a parent left out because of their children");
+    let student = db.store.load_roster(SCHOOL).await.unwrap().students[0].student_id;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &db.url,
+        &sim.base_url(),
+        &format!("application_secret = \"{APP_SECRET}\""),
+    );
+    let (parent_id, cause) = (rippled.id, rippled.caused_by[0].clone());
+    let (out_parent, out_student) = tokio::task::spawn_blocking(move || {
+        let parent = bromsync(
+            &[
+                "--config",
+                &path,
+                "why",
+                "--school",
+                "20001",
+                "parent",
+                &parent_id.to_string(),
+            ],
+            &[],
+        );
+        let student = bromsync(
+            &[
+                "--config",
+                &path,
+                "why",
+                "--school",
+                "20001",
+                "student",
+                &student.to_string(),
+            ],
+            &[],
+        );
+        (parent, student)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out_parent.status.code(), Some(0));
+    let text = stdout(&out_parent);
+    assert!(
+        text.contains(&format!("parent {parent_id} is left out: ")),
+        "{text}"
+    );
+    assert!(text.contains("no_eligible_children"), "{text}");
+    assert!(
+        text.contains(&format!("because {} {} is left out", cause.0, cause.1)),
+        "{text}"
+    );
+    assert!(stdout(&out_student).contains("comes through"));
+}
+
+#[tokio::test]
+async fn the_demo_syncs_a_generated_school_and_a_resync_writes_nothing() {
+    let db = TestDb::new().await;
+    let url = db.url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        bromsync(
+            &["demo", "--students", "250"],
+            &[("DATABASE_URL", url.as_str())],
+        )
+    })
+    .await
+    .unwrap();
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+    assert!(text.contains("first run:"), "{text}");
+    assert!(text.contains("left out:"), "{text}");
+    assert!(
+        text.contains("no roster or exclusion row written"),
+        "{text}"
+    );
+    let students: i64 = sqlx::query_scalar("SELECT count(*) FROM students WHERE school_id = 20001")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    assert!(students > 200, "{students}");
+}
+
+#[test]
+fn sim_shape_prints_the_generated_figures() {
+    let output = bromsync(
+        &[
+            "sim",
+            "shape",
+            "--schools",
+            "1",
+            "--students",
+            "300",
+            "--seed",
+            "4",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    for figure in [
+        "classes per student",
+        "students per tutor group",
+        "consent granted",
+    ] {
+        assert!(text.contains(figure), "{figure} missing:\n{text}");
+    }
+}
