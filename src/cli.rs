@@ -136,7 +136,12 @@ pub struct DemoArgs {
 /// The binary's entry point.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format, std::io::stderr);
+    // The demo's report is its output; its log stays quiet unless asked for with RUST_LOG.
+    let default_level = match cli.command {
+        Command::Demo(_) => "warn",
+        _ => "info",
+    };
+    telemetry::init(cli.log_format, default_level, std::io::stderr);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -7,10 +7,12 @@ use secrecy::SecretString;
 use crate::bromcom::{Client, ClientConfig};
 use crate::cli::{DemoArgs, exit, print_outcome};
 use crate::config::SchoolSettings;
+use crate::roster::ExcludedEntity;
 use crate::sim::generator::{GenerateOptions, generate};
 use crate::sim::server::{SimOptions, SimServer};
 use crate::store::{Store, Trigger};
 use crate::sync::{self, RunOutcome, RunRequest, SyncContext};
+use crate::why::{self, Standing};
 
 const DEMO_SCHOOL: i64 = 20001;
 const DEMO_APP_ID: &str = "demo";
@@ -78,36 +80,34 @@ pub async fn run(args: &DemoArgs) -> u8 {
         scheduled_for: None,
     };
 
-    println!("\nfirst run:");
+    println!("\nsync:");
     let first = sync::run_school(&ctx, request.clone()).await;
     let code = print_outcome(DEMO_SCHOOL, &first);
     if code != exit::OK {
         return code;
     }
     if let Ok(exclusions) = ctx.store.load_exclusions(DEMO_SCHOOL).await {
-        println!("\nwhy some records were left out (the first few; IDs only):");
-        for exclusion in exclusions
+        // The question a data manager asks: why is this parent missing?
+        if let Some(parent) = exclusions
             .iter()
-            .filter(|e| !e.caused_by.is_empty())
-            .take(3)
+            .find(|e| e.entity == "parent" && !e.caused_by.is_empty())
         {
-            let causes: Vec<String> = exclusion
-                .caused_by
-                .iter()
-                .take(5)
-                .map(|(entity, id)| format!("{entity} {id}"))
-                .collect();
             println!(
-                "  {} {}: {} (because {} fell out)",
-                exclusion.entity,
-                exclusion.id,
-                exclusion.reasons.join(", "),
-                causes.join(", ")
+                "\nwhy is parent {} missing? (`bromsync why --school {DEMO_SCHOOL} parent {}`)",
+                parent.id, parent.id
             );
+            for line in why::explain(
+                ExcludedEntity::Parent,
+                parent.id,
+                &Standing::LeftOut,
+                &exclusions,
+            ) {
+                println!("  {line}");
+            }
         }
     }
 
-    println!("\nsecond run, nothing changed in Bromcom:");
+    println!("\nthe same sync again, with nothing changed in Bromcom:");
     let second = sync::run_school(&ctx, request).await;
     let code = match &second {
         Ok(RunOutcome::Succeeded(summary)) => {

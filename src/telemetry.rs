@@ -16,13 +16,14 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber writing to `writer` (stderr for the binary). A second call is
-/// harmless (tests may call it more than once).
-pub fn init<W>(format: LogFormat, writer: W)
+/// Installs the global subscriber writing to `writer` (stderr for the binary), at `RUST_LOG`'s
+/// level or else `default_level`. A second call is harmless (tests may call it more than once).
+pub fn init<W>(format: LogFormat, default_level: &str, writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

@@ -178,7 +178,8 @@ async fn the_demo_syncs_a_generated_school_and_a_resync_writes_nothing() {
     .unwrap();
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
-    assert!(text.contains("first run:"), "{text}");
+    assert!(text.contains("sync:"), "{text}");
+    assert!(text.contains("why is parent"), "{text}");
     assert!(text.contains("left out:"), "{text}");
     assert!(
         text.contains("no roster or exclusion row written"),
