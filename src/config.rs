@@ -205,11 +205,7 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
-    let settings: Settings = raw
-        .try_deserialize()
-        .map_err(|e| describe_serde_error(&e))?;
-    settings.validate()?;
-    Ok(settings)
+    checked(raw)
 }
 
 /// Parses a configuration given as TOML text (no environment), for tests and the demo.
@@ -221,6 +217,11 @@ pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
             path: "<inline>".to_owned(),
             message: e.to_string(),
         })?;
+    checked(raw)
+}
+
+/// Deserializes the layered sources and checks what serde cannot.
+fn checked(raw: config::Config) -> Result<Settings, ConfigError> {
     let settings: Settings = raw
         .try_deserialize()
         .map_err(|e| describe_serde_error(&e))?;

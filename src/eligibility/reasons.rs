@@ -4,29 +4,7 @@
 use crate::roster::Reason;
 
 /// Every reason in its declared order, which is also its `Ord` order and its bit number.
-const ALL: [Reason; 21] = [
-    Reason::NoConsent,
-    Reason::NotOnRoll,
-    Reason::NotOnStaff,
-    Reason::NotCurrent,
-    Reason::MissingTitle,
-    Reason::MissingFirstName,
-    Reason::MissingLastName,
-    Reason::NoClasses,
-    Reason::NoEligibleStudents,
-    Reason::NoStudents,
-    Reason::NoTeachers,
-    Reason::NoEligibleChildren,
-    Reason::StudentNotEligible,
-    Reason::NoParentalResponsibility,
-    Reason::InvalidRecord,
-    Reason::DuplicateId,
-    Reason::UnknownStudent,
-    Reason::UnknownContact,
-    Reason::UnknownStaff,
-    Reason::UnknownCollection,
-    Reason::UnknownCollectionType,
-];
+const ALL: [Reason; 21] = Reason::ALL;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct ReasonSet(u32);
