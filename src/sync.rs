@@ -216,24 +216,29 @@ async fn fetch_decide_write(
         tracing::Span::current().record("run_id", run_id);
         summary.run_id = Some(run_id);
         summary.duration = clock.elapsed();
-        for violation in &summary.violations {
-            warn!(
-                table = violation.table,
-                removed = violation.removed,
-                existing = violation.existing,
-                "run refused: it would remove {} of the school's {} {} rows{}; nothing was written. \
-                 If the removals are expected, accept them once with: bromsync sync --school {} --accept-removals",
-                violation.removed,
-                violation.existing,
-                violation.table,
-                if violation.empties {
-                    ", leaving none"
-                } else {
-                    ""
-                },
-                school_id,
-            );
-        }
+        // One line for the whole refusal, so an operator reading the log (or an alert on
+        // it) sees every table at once next to the command that accepts them.
+        let tables: Vec<&str> = summary.violations.iter().map(|v| v.table).collect();
+        let removals: Vec<String> = summary
+            .violations
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} of the school's {} {} rows{}",
+                    v.removed,
+                    v.existing,
+                    v.table,
+                    if v.empties { ", leaving none" } else { "" }
+                )
+            })
+            .collect();
+        warn!(
+            tables = %tables.join(","),
+            "run refused: it would remove {}; nothing was written. \
+             If the removals are expected, accept them once with: bromsync sync --school {} --accept-removals",
+            removals.join(", "),
+            school_id,
+        );
         return Ok(RunOutcome::Refused(summary));
     }
 
