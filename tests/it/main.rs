@@ -3,6 +3,11 @@
 mod client;
 mod daemon;
 mod eligibility;
+mod faults;
 mod generator;
+mod guard;
+mod harness;
+mod hostile;
+mod secrets;
 mod support;
 mod sync;
