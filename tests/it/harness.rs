@@ -7,7 +7,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use bromsync::bromcom::{Client, ClientConfig};
-use bromsync::roster::Roster;
+use bromsync::roster::{Decision, Roster};
 use bromsync::sim::server::SimHandle;
 use bromsync::snapshot::SchoolId;
 use bromsync::store::ROSTER_TABLES;
@@ -87,18 +87,28 @@ pub async fn run_count(db: &TestDb) -> i64 {
         .unwrap_or_else(|e| panic!("count runs: {e}"))
 }
 
+/// What eligibility decides for the data the simulator serves now (fetched by `client`).
+pub async fn decision_now(client: &Client, school: SchoolId) -> Decision {
+    let snapshot = client
+        .fetch_school(school)
+        .await
+        .unwrap_or_else(|e| panic!("fetch for the expectation: {e}"));
+    bromsync::eligibility::decide(&snapshot, today(), Default::default())
+}
+
 /// Where the store differs from what eligibility decides for the data the simulator serves
-/// now (fetched by `client`), table by table; empty when they agree.
+/// now, table by table; empty when they agree.
 pub async fn differences_from_eligibility(
     db: &TestDb,
     client: &Client,
     school: SchoolId,
 ) -> Vec<String> {
-    let snapshot = client
-        .fetch_school(school)
-        .await
-        .unwrap_or_else(|e| panic!("fetch for the expectation: {e}"));
-    let expected = bromsync::eligibility::decide(&snapshot, today(), Default::default());
+    let expected = decision_now(client, school).await;
+    differences_from(db, school, &expected).await
+}
+
+/// Where the store differs from `expected`, table by table; empty when they agree.
+pub async fn differences_from(db: &TestDb, school: SchoolId, expected: &Decision) -> Vec<String> {
     let stored = db
         .store
         .load_roster(school)
@@ -113,8 +123,13 @@ pub async fn differences_from_eligibility(
         .iter()
         .map(|e| e.to_exclusion())
         .collect();
-    let mut expected_exclusions: Vec<_> =
-        expected.exclusions.records.into_iter().map(Some).collect();
+    let mut expected_exclusions: Vec<_> = expected
+        .exclusions
+        .records
+        .iter()
+        .cloned()
+        .map(Some)
+        .collect();
     expected_exclusions.sort_by(|a, b| {
         let key =
             |e: &Option<bromsync::roster::Exclusion>| e.as_ref().map(|e| (e.entity.as_str(), e.id));
