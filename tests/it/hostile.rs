@@ -101,13 +101,14 @@ fn clip(text: &str) -> String {
 
 type RowChange = Box<dyn Fn(&mut SchoolData, Ids)>;
 type Check = Box<dyn Fn(&Seen) -> Result<(), String>>;
+type PlanFor = Box<dyn Fn(&SchoolData, Ids) -> FaultPlan>;
 
 enum Serve {
     /// Changed rows.
     Rows(RowChange),
     /// A fault plan on the good rows (a custom body, an error page...), built from the good
     /// rows and the targets.
-    Faults(Box<dyn Fn(&SchoolData, Ids) -> FaultPlan>),
+    Faults(PlanFor),
 }
 
 enum Expect {

@@ -196,7 +196,10 @@ async fn a_whole_sync_at_trace_level_logs_no_secret_and_no_personal_data() {
         .into_owned();
     assert!(logs.contains("run succeeded"), "the runs were logged");
     assert!(logs.contains("TRACE"), "TRACE lines were captured");
-    assert!(logs.contains("db.statement"), "sqlx's statements were captured");
+    assert!(
+        logs.contains("db.statement"),
+        "sqlx's statements were captured"
+    );
     let mut forbidden = personal_values(&dataset);
     forbidden.extend(personal_values(&sim.with_dataset(Clone::clone)));
     assert!(forbidden.len() > 300, "{} personal values", forbidden.len());
@@ -317,7 +320,10 @@ async fn the_binary_at_trace_level_logs_no_secret_and_no_personal_data() {
         text.push_str(&stderr(output));
     }
     assert!(text.contains("TRACE"), "TRACE lines were logged");
-    assert!(text.contains("db.statement"), "sqlx's statements were logged");
+    assert!(
+        text.contains("db.statement"),
+        "sqlx's statements were logged"
+    );
     text.push_str(&sync_run_texts(&db).await);
     let found = leaks(&text, &forbidden);
     assert!(
