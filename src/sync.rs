@@ -96,6 +96,9 @@ impl SyncError {
     }
 }
 
+/// How long a failed run waits for the database to take its record.
+const RECORD_FAILURE_WITHIN: Duration = Duration::from_secs(5);
+
 /// Runs one school once. The span carries the school, the trigger and, once known, the run id.
 pub async fn run_school(ctx: &SyncContext, request: RunRequest) -> Result<RunOutcome, SyncError> {
     let span = tracing::info_span!(
@@ -155,8 +158,17 @@ async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunO
                     RunRecord::empty(school_id, request.trigger, RunStatus::Failed, started_at);
                 record.error = Some(error.to_string());
                 record.scheduled_for = request.scheduled_for;
-                if let Err(e) = ctx.store.record_run(&record).await {
-                    warn!("could not record the failed run: {e}");
+                // The database may be what failed: waiting the pool's whole acquire timeout
+                // for it would only hold the school (and a one-shot `sync`) longer.
+                match tokio::time::timeout(RECORD_FAILURE_WITHIN, ctx.store.record_run(&record))
+                    .await
+                {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => warn!("could not record the failed run: {e}"),
+                    Err(_) => warn!(
+                        "could not record the failed run: the database did not answer within {} s",
+                        RECORD_FAILURE_WITHIN.as_secs()
+                    ),
                 }
             }
             drop(lock);
@@ -216,24 +228,29 @@ async fn fetch_decide_write(
         tracing::Span::current().record("run_id", run_id);
         summary.run_id = Some(run_id);
         summary.duration = clock.elapsed();
-        for violation in &summary.violations {
-            warn!(
-                table = violation.table,
-                removed = violation.removed,
-                existing = violation.existing,
-                "run refused: it would remove {} of the school's {} {} rows{}; nothing was written. \
-                 If the removals are expected, accept them once with: bromsync sync --school {} --accept-removals",
-                violation.removed,
-                violation.existing,
-                violation.table,
-                if violation.empties {
-                    ", leaving none"
-                } else {
-                    ""
-                },
-                school_id,
-            );
-        }
+        // One line for the whole refusal, so an operator reading the log (or an alert on
+        // it) sees every table at once next to the command that accepts them.
+        let tables: Vec<&str> = summary.violations.iter().map(|v| v.table).collect();
+        let removals: Vec<String> = summary
+            .violations
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} of the school's {} {} rows{}",
+                    v.removed,
+                    v.existing,
+                    v.table,
+                    if v.empties { ", leaving none" } else { "" }
+                )
+            })
+            .collect();
+        warn!(
+            tables = %tables.join(","),
+            "run refused: it would remove {}; nothing was written. \
+             If the removals are expected, accept them once with: bromsync sync --school {} --accept-removals",
+            removals.join(", "),
+            school_id,
+        );
         return Ok(RunOutcome::Refused(summary));
     }
 

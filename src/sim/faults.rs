@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use crate::snapshot::{EntityKind, SchoolId};
 
 /// What a faulty answer looks like.
@@ -27,6 +29,9 @@ pub enum Fault {
     CutMidBody,
     /// Waits this long, then answers normally (for testing the client's timeout).
     Stall(Duration),
+    /// 200 with exactly these bytes as an `application/json` body, for envelopes and odd
+    /// input a dataset row cannot express (lone surrogates, huge bodies, `data` not a list).
+    Body(Bytes),
 }
 
 impl Fault {
@@ -46,6 +51,7 @@ impl Fault {
             Fault::EmptyBody => "empty body".to_owned(),
             Fault::CutMidBody => "cut mid-body".to_owned(),
             Fault::Stall(d) => format!("stall {}ms", d.as_millis()),
+            Fault::Body(body) => format!("custom body of {} bytes", body.len()),
         }
     }
 

@@ -534,6 +534,7 @@ fn fault_answer(shared: &Shared, asked: &Asked, page: u32, fault: Fault) -> Resp
             .unwrap_or_else(|| Bytes::from_static(br#"{"success":true,"data":[]}"#));
             cut_response(full)
         }
+        Fault::Body(body) => json_response(200, body),
         // Handled before: a stall answers normally after waiting.
         Fault::Stall(_) => status_response(500, "stall"),
     }

@@ -38,10 +38,23 @@ pub enum StoreError {
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// A handle on the database; cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     pool: PgPool,
     options: PgConnectOptions,
+}
+
+/// Written by hand: the connection options' own `Debug` prints the password, and a store is
+/// printed wherever a `SyncContext` is.
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("host", &self.options.get_host())
+            .field("port", &self.options.get_port())
+            .field("database", &self.options.get_database())
+            .field("pool_size", &self.pool.size())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {

@@ -1,0 +1,237 @@
+//! Helpers shared by the "nothing lost" tests (guard, faults, hostile, secrets): checksums of a
+//! school's tables, a client that pages, a comparison of the store with eligibility, and the
+//! real binary run with a configuration of the test's own.
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use bromsync::bromcom::{Client, ClientConfig};
+use bromsync::roster::{Decision, Roster};
+use bromsync::sim::server::SimHandle;
+use bromsync::snapshot::SchoolId;
+use bromsync::store::ROSTER_TABLES;
+use bromsync::sync::{RunOutcome, SyncContext, SyncError};
+
+use crate::support::{APP_ID, APP_SECRET, TestDb, request, today};
+
+/// Every roster and exclusion table of one school, as (table, md5 of its rows), run ids
+/// included: "exactly as before" means not even a run id moved.
+pub async fn checksums(db: &TestDb, school: SchoolId) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for table in ROSTER_TABLES.iter().chain(["exclusions"].iter()) {
+        let sql = format!(
+            "SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), 'empty') \
+             FROM {table} t WHERE school_id = $1"
+        );
+        let sum: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(school)
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap_or_else(|e| panic!("checksum of {table}: {e}"));
+        out.push((table.to_string(), sum));
+    }
+    out
+}
+
+/// A client for `sim` that pages at `page_size` (the simulator must page the same), with the
+/// short backoffs of `support::client_for`.
+pub fn paging_client(sim: &SimHandle, page_size: usize) -> Client {
+    Client::new(paging_config(sim, page_size)).unwrap_or_else(|e| panic!("client: {e}"))
+}
+
+pub fn paging_config(sim: &SimHandle, page_size: usize) -> ClientConfig {
+    ClientConfig {
+        base_url: sim.base_url(),
+        application_id: APP_ID.to_owned(),
+        application_secret: secrecy::SecretString::from(APP_SECRET),
+        page_size,
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(2),
+        max_backoff: Duration::from_millis(10),
+        max_retry_time: Duration::from_secs(10),
+        retry_after_cap: Duration::from_millis(30),
+        request_timeout: Duration::from_secs(20),
+        ..ClientConfig::default()
+    }
+}
+
+/// One in-process run with the default request (manual, default guard).
+pub async fn run_once(
+    db: &TestDb,
+    client: &Client,
+    school: SchoolId,
+) -> Result<RunOutcome, SyncError> {
+    let ctx = SyncContext {
+        store: db.store.clone(),
+        client: client.clone(),
+    };
+    bromsync::sync::run_school(&ctx, request(school)).await
+}
+
+/// The latest run record of a school: (status, error).
+pub async fn last_run(db: &TestDb, school: SchoolId) -> (String, Option<String>) {
+    sqlx::query_as(
+        "SELECT status, error FROM sync_runs WHERE school_id = $1 ORDER BY run_id DESC LIMIT 1",
+    )
+    .bind(school)
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap_or_else(|e| panic!("last run: {e}"))
+}
+
+pub async fn run_count(db: &TestDb) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM sync_runs")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("count runs: {e}"))
+}
+
+/// What eligibility decides for the data the simulator serves now (fetched by `client`).
+pub async fn decision_now(client: &Client, school: SchoolId) -> Decision {
+    let snapshot = client
+        .fetch_school(school)
+        .await
+        .unwrap_or_else(|e| panic!("fetch for the expectation: {e}"));
+    bromsync::eligibility::decide(&snapshot, today(), Default::default())
+}
+
+/// Where the store differs from what eligibility decides for the data the simulator serves
+/// now, table by table; empty when they agree.
+pub async fn differences_from_eligibility(
+    db: &TestDb,
+    client: &Client,
+    school: SchoolId,
+) -> Vec<String> {
+    let expected = decision_now(client, school).await;
+    differences_from(db, school, &expected).await
+}
+
+/// Where the store differs from `expected`, table by table; empty when they agree.
+pub async fn differences_from(db: &TestDb, school: SchoolId, expected: &Decision) -> Vec<String> {
+    let stored = db
+        .store
+        .load_roster(school)
+        .await
+        .unwrap_or_else(|e| panic!("load roster: {e}"));
+    let mut differences = roster_differences(&stored, &expected.roster);
+    let stored_exclusions: Vec<_> = db
+        .store
+        .load_exclusions(school)
+        .await
+        .unwrap_or_else(|e| panic!("load exclusions: {e}"))
+        .iter()
+        .map(|e| e.to_exclusion())
+        .collect();
+    let mut expected_exclusions: Vec<_> = expected
+        .exclusions
+        .records
+        .iter()
+        .cloned()
+        .map(Some)
+        .collect();
+    expected_exclusions.sort_by(|a, b| {
+        let key =
+            |e: &Option<bromsync::roster::Exclusion>| e.as_ref().map(|e| (e.entity.as_str(), e.id));
+        key(a).cmp(&key(b))
+    });
+    if stored_exclusions != expected_exclusions {
+        differences.push(format!(
+            "exclusions: stored {} expected {}",
+            stored_exclusions.len(),
+            expected_exclusions.len()
+        ));
+    }
+    differences
+}
+
+pub fn roster_differences(stored: &Roster, expected: &Roster) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |name: &str, same: bool, stored: usize, expected: usize| {
+        if !same {
+            out.push(format!("{name}: stored {stored} rows, expected {expected}"));
+        }
+    };
+    macro_rules! table {
+        ($field:ident) => {
+            check(
+                stringify!($field),
+                stored.$field == expected.$field,
+                stored.$field.len(),
+                expected.$field.len(),
+            )
+        };
+    }
+    table!(students);
+    table!(teachers);
+    table!(parents);
+    table!(parent_students);
+    table!(classes);
+    table!(class_students);
+    table!(class_teachers);
+    table!(groups);
+    table!(group_students);
+    out
+}
+
+/// A configuration file for the binary: the database, the simulator, one or more schools
+/// (each line of `schools` is appended as is after a `[[schools]]` header), and extra TOML.
+pub fn write_config(
+    dir: &Path,
+    db_url: &str,
+    sim: &SimHandle,
+    page_size: usize,
+    schools: &[String],
+    extra: &str,
+) -> PathBuf {
+    let mut text = format!(
+        "[database]\nurl = \"{db_url}\"\nmax_connections = 4\n\n\
+         [bromcom]\nbase_url = \"{}\"\napplication_id = \"{APP_ID}\"\napplication_secret = \"{APP_SECRET}\"\n\
+         page_size = {page_size}\nrequest_timeout = 10\nmax_attempts = 2\ninitial_backoff = 5\nmax_backoff = 20\nmax_retry_time = 5\n\n{extra}\n",
+        sim.base_url()
+    );
+    for school in schools {
+        text.push_str(&format!("\n[[schools]]\n{school}\n"));
+    }
+    let path = dir.join("bromsync.toml");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing the config: {e}"));
+    path
+}
+
+/// `bromsync --config FILE <args>` as a real process, without the test's own environment
+/// variables that the binary would read as configuration.
+pub fn bromsync(config: &Path, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_bromsync"));
+    command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env_remove("DATABASE_URL")
+        .env_remove("BROMSYNC_TEST_PG")
+        .env_remove("BROMSYNC_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+}
+
+/// Runs the binary to the end.
+pub async fn run_binary(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    bromsync(config, args, env)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("running bromsync: {e}"))
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
