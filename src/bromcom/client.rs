@@ -385,7 +385,16 @@ fn decode_envelope(body: &[u8], secret: &str) -> Result<Vec<Value>, Problem> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Problem::BrokenResponse("empty body"));
     }
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
+    let parsed = serde_json::from_slice::<Envelope>(body).or_else(|error| {
+        // One name with a lone UTF-16 surrogate escape must not fail the whole school every
+        // night: such escapes become U+FFFD and the page is read again. Only on failure, so
+        // the common path never pays for the scan.
+        match repair_lone_surrogates(body) {
+            Some(repaired) if error.is_syntax() => serde_json::from_slice(&repaired),
+            _ => Err(error),
+        }
+    });
+    let envelope: Envelope = parsed.map_err(|e| {
         Problem::BrokenResponse(match e.classify() {
             serde_json::error::Category::Eof => "JSON ends early",
             serde_json::error::Category::Data => "not the success/data envelope",
@@ -405,6 +414,46 @@ fn decode_envelope(body: &[u8], secret: &str) -> Result<Vec<Value>, Problem> {
         None | Some(Value::Null) => Err(Problem::BrokenResponse("`data` is missing")),
         Some(_) => Err(Problem::BrokenResponse("`data` is not a list")),
     }
+}
+
+/// `body` with every `\uXXXX` escape of a lone UTF-16 surrogate (one not part of a high/low
+/// pair) replaced by `\ufffd`; `None` when there is none. Escaped backslashes are skipped, so
+/// the JSON text `\\ud800` (an escaped backslash, then "ud800") is left alone.
+fn repair_lone_surrogates(body: &[u8]) -> Option<Vec<u8>> {
+    fn unit_at(body: &[u8], at: usize) -> Option<u16> {
+        if body.get(at) != Some(&b'\\') || body.get(at + 1) != Some(&b'u') {
+            return None;
+        }
+        let hex = std::str::from_utf8(body.get(at + 2..at + 6)?).ok()?;
+        u16::from_str_radix(hex, 16).ok()
+    }
+    let is_high = |u: u16| (0xD800..=0xDBFF).contains(&u);
+    let is_low = |u: u16| (0xDC00..=0xDFFF).contains(&u);
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match unit_at(body, i) {
+            Some(high) if is_high(high) && unit_at(body, i + 6).is_some_and(is_low) => i += 12,
+            Some(unit) if is_high(unit) || is_low(unit) => {
+                let repaired = out.get_or_insert_with(|| Vec::with_capacity(body.len()));
+                repaired.extend_from_slice(&body[copied..i]);
+                repaired.extend_from_slice(b"\\ufffd");
+                i += 6;
+                copied = i;
+            }
+            Some(_) => i += 6,
+            // Any other escape (`\\`, `\"`, `\n`...) is two bytes.
+            None => i += 2,
+        }
+    }
+    let mut repaired = out?;
+    repaired.extend_from_slice(&body[copied..]);
+    Some(repaired)
 }
 
 fn clip_message(message: &str, secret: &str) -> Option<String> {
@@ -471,6 +520,36 @@ fn millis(duration: Duration) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lone_surrogate_escapes_become_replacement_characters() {
+        let repaired = repair_lone_surrogates(br#"{"a":"Ann\ud800e","b":"x\uDC01"}"#).unwrap();
+        assert_eq!(repaired, br#"{"a":"Ann\ufffde","b":"x\ufffd"}"#.to_vec());
+        let value: serde_json::Value = serde_json::from_slice(&repaired).unwrap();
+        assert_eq!(value["a"], "Ann\u{fffd}e");
+    }
+
+    #[test]
+    fn pairs_and_escaped_backslashes_are_left_alone() {
+        assert_eq!(repair_lone_surrogates(br#"{"a":"\ud83e\udd84"}"#), None);
+        assert_eq!(repair_lone_surrogates(br#"{"a":"\\ud800"}"#), None);
+        assert_eq!(repair_lone_surrogates(br#"{"a":"plain \n \u0041"}"#), None);
+        // A high surrogate followed by a non-surrogate escape is lone.
+        assert_eq!(
+            repair_lone_surrogates(br#""\ud800\u0041""#).unwrap(),
+            br#""\ufffd\u0041""#.to_vec()
+        );
+    }
+
+    #[test]
+    fn a_page_with_a_lone_surrogate_is_read_with_a_replacement_character() {
+        let rows = decode_envelope(
+            br#"{"success": true, "data": [{"studentID": 1, "firstName": "Ann\ud800e"}]}"#,
+            "",
+        )
+        .unwrap();
+        assert_eq!(rows[0]["firstName"], "Ann\u{fffd}e");
+    }
+
     use super::*;
 
     #[test]
