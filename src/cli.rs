@@ -403,11 +403,8 @@ async fn why_command(settings: &Settings, args: &WhyArgs) -> u8 {
     .await;
     store.close().await;
     match answer {
-        Ok(lines) => {
-            println!("school {}:", args.school);
-            for line in lines {
-                println!("  {line}");
-            }
+        Ok(answer) => {
+            println!("school {}: {answer}", args.school);
             exit::OK
         }
         Err(e) => {

@@ -96,14 +96,13 @@ pub async fn run(args: &DemoArgs) -> u8 {
                 "\nwhy is parent {} missing? (`bromsync why --school {DEMO_SCHOOL} parent {}`)",
                 parent.id, parent.id
             );
-            for line in why::explain(
+            let answer = why::explain(
                 ExcludedEntity::Parent,
                 parent.id,
                 &Standing::LeftOut,
                 &exclusions,
-            ) {
-                println!("  {line}");
-            }
+            );
+            println!("  {answer}");
         }
     }
 

@@ -2,9 +2,7 @@
 //! record that was left out is told with its reasons, and each reason that came from other
 //! records (a ripple) is followed back to where it started: IDs and reason codes only.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use crate::roster::ExcludedEntity;
+use crate::roster::{ExcludedEntity, Exclusion, Exclusions};
 use crate::store::StoredExclusion;
 
 /// Where a record stands in the school's stored roster.
@@ -18,82 +16,35 @@ pub enum Standing {
     Unknown,
 }
 
-/// How many links of a ripple are followed before the answer says "and so on".
-const MAX_DEPTH: usize = 6;
-/// How many causing records are named at each step.
-const MAX_CAUSES: usize = 5;
-
-/// The operator's answer for one record, as lines of text.
+/// The operator's answer for one record.
 pub fn explain(
     entity: ExcludedEntity,
     id: i64,
     standing: &Standing,
-    exclusions: &[StoredExclusion],
-) -> Vec<String> {
+    stored: &[StoredExclusion],
+) -> String {
     let name = format!("{} {id}", entity.as_str());
     match standing {
-        Standing::ComesThrough { changed_in_run } => vec![format!(
+        Standing::ComesThrough { changed_in_run } => format!(
             "{name} comes through: it is in the roster (last written by run {changed_in_run})"
-        )],
-        Standing::Unknown => vec![format!(
+        ),
+        Standing::Unknown => format!(
             "{name} is not in the roster and was not left out by the latest successful run: \
              Bromcom did not send it (check the ID and the entity), or no run has succeeded yet"
-        )],
+        ),
         Standing::LeftOut => {
-            let by_key: BTreeMap<(&str, i64), &StoredExclusion> = exclusions
+            let mut records: Vec<Exclusion> = stored
                 .iter()
-                .map(|e| ((e.entity.as_str(), e.id), e))
+                .filter_map(StoredExclusion::to_exclusion)
                 .collect();
-            let mut lines = Vec::new();
-            let mut seen = BTreeSet::new();
-            describe(entity.as_str(), id, 0, &by_key, &mut seen, &mut lines);
-            lines
+            records.sort_by_key(|record| (record.entity, record.id));
+            let exclusions = Exclusions {
+                records,
+                ..Exclusions::default()
+            };
+            crate::eligibility::explain(&exclusions, entity, id)
+                .unwrap_or_else(|| format!("{name} is left out (its reasons are not readable)"))
         }
-    }
-}
-
-fn describe(
-    entity: &str,
-    id: i64,
-    depth: usize,
-    by_key: &BTreeMap<(&str, i64), &StoredExclusion>,
-    seen: &mut BTreeSet<(String, i64)>,
-    lines: &mut Vec<String>,
-) {
-    let indent = "  ".repeat(depth);
-    let lead = if depth == 0 { "" } else { "because " };
-    let Some(exclusion) = by_key.get(&(entity, id)) else {
-        lines.push(format!("{indent}{lead}{entity} {id} (no stored reason)"));
-        return;
-    };
-    let mut text = format!(
-        "{indent}{lead}{entity} {id} is left out: {}",
-        exclusion.reasons.join(", ")
-    );
-    if !exclusion.invalid_fields.is_empty() {
-        text.push_str(&format!(
-            " (unreadable: {})",
-            exclusion.invalid_fields.join(", ")
-        ));
-    }
-    lines.push(text);
-    if !seen.insert((entity.to_owned(), id)) {
-        return;
-    }
-    if depth + 1 >= MAX_DEPTH {
-        if !exclusion.caused_by.is_empty() {
-            lines.push(format!("{indent}  ... and so on"));
-        }
-        return;
-    }
-    for (cause_entity, cause_id) in exclusion.caused_by.iter().take(MAX_CAUSES) {
-        describe(cause_entity, *cause_id, depth + 1, by_key, seen, lines);
-    }
-    if exclusion.caused_by.len() > MAX_CAUSES {
-        lines.push(format!(
-            "{indent}  ... and {} more",
-            exclusion.caused_by.len() - MAX_CAUSES
-        ));
     }
 }
 
@@ -127,26 +78,11 @@ mod tests {
             stored("class", 301, &["no_teachers"], &[("teacher", 88)]),
             stored("teacher", 88, &["missing_title"], &[]),
         ];
-        let lines = explain(ExcludedEntity::Parent, 7, &Standing::LeftOut, &exclusions);
         assert_eq!(
-            lines,
-            vec![
-                "parent 7 is left out: no_eligible_children",
-                "  because student 4101 is left out: no_classes",
-                "    because class 301 is left out: no_teachers",
-                "      because teacher 88 is left out: missing_title",
-            ]
+            explain(ExcludedEntity::Parent, 7, &Standing::LeftOut, &exclusions),
+            "parent 7 fell out: no_eligible_children (student 4101 fell out: no_classes \
+             (class 301 fell out: no_teachers (teacher 88 fell out: missing_title)))"
         );
-    }
-
-    #[test]
-    fn a_cycle_of_causes_ends() {
-        let exclusions = vec![
-            stored("class", 1, &["no_teachers"], &[("teacher", 2)]),
-            stored("teacher", 2, &["no_eligible_students"], &[("class", 1)]),
-        ];
-        let lines = explain(ExcludedEntity::Class, 1, &Standing::LeftOut, &exclusions);
-        assert_eq!(lines.len(), 3, "{lines:?}");
     }
 
     #[test]
@@ -157,8 +93,8 @@ mod tests {
             &Standing::ComesThrough { changed_in_run: 9 },
             &[],
         );
-        assert!(through[0].contains("comes through") && through[0].contains("run 9"));
+        assert!(through.contains("comes through") && through.contains("run 9"));
         let unknown = explain(ExcludedEntity::Student, 5, &Standing::Unknown, &[]);
-        assert!(unknown[0].contains("did not send it"));
+        assert!(unknown.contains("did not send it"));
     }
 }

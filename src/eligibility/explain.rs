@@ -9,16 +9,17 @@
 
 use std::fmt::Write;
 
-use crate::roster::{Decision, ExcludedEntity, Exclusion, RecordRef};
+use crate::roster::{ExcludedEntity, Exclusion, Exclusions, RecordRef};
 
 /// How many levels of causes are followed below the record asked about.
 const MAX_DEPTH: usize = 3;
 /// How many causes are spelled out per record; the rest are counted.
 const MAX_CAUSES: usize = 5;
 
-/// Why `entity` `id` is excluded, or `None` when the decision did not exclude it.
-pub fn explain(decision: &Decision, entity: ExcludedEntity, id: i64) -> Option<String> {
-    let records = &decision.exclusions.records;
+/// Why `entity` `id` is excluded, or `None` when `exclusions` (sorted by entity and ID, as
+/// `decide` makes them) do not hold it. Used on a fresh decision and on what a run stored.
+pub fn explain(exclusions: &Exclusions, entity: ExcludedEntity, id: i64) -> Option<String> {
+    let records = &exclusions.records;
     let root = find(records, RecordRef { entity, id })?;
     let mut text = String::new();
     let mut path = vec![RecordRef { entity, id }];

@@ -229,7 +229,7 @@ fn example_10_teacher_without_title_ripples_to_class_student_and_contacts() {
     assert_eq!(decision.exclusions.records.len(), 4);
 
     assert_eq!(
-        explain(&decision, Parent, 900).as_deref(),
+        explain(&decision.exclusions, Parent, 900).as_deref(),
         Some(
             "parent 900 fell out: no_eligible_children (student 4101 fell out: no_classes \
              (class 301 fell out: no_students, no_teachers (teacher 88 fell out: \
@@ -237,13 +237,17 @@ fn example_10_teacher_without_title_ripples_to_class_student_and_contacts() {
         )
     );
     assert_eq!(
-        explain(&decision, Class, MA1).as_deref(),
+        explain(&decision.exclusions, Class, MA1).as_deref(),
         Some(
             "class 301 fell out: no_students, no_teachers (student 4101 fell out: no_classes; \
              teacher 88 fell out: missing_title, no_eligible_students)"
         )
     );
-    assert_eq!(explain(&decision, Student, d), None, "D came through");
+    assert_eq!(
+        explain(&decision.exclusions, Student, d),
+        None,
+        "D came through"
+    );
 }
 
 #[test]

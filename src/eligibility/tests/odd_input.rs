@@ -83,7 +83,7 @@ fn bad_row_with_the_id_of_a_readable_record_excludes_that_id() {
     assert_eq!(record.invalid_fields, vec!["dateOfBirth", "startDate"]);
     assert!(decision.roster.students.is_empty());
     assert_eq!(
-        explain(&decision, Student, A).as_deref(),
+        explain(&decision.exclusions, Student, A).as_deref(),
         Some(
             "student 4101 fell out: no_classes, invalid_record [unreadable: dateOfBirth, \
              startDate] (class 301 fell out: no_students, no_teachers (teacher 88 fell out: \
@@ -336,16 +336,16 @@ fn explain_caps_depth_and_knows_only_excluded_records() {
     school.contacts.push(contact(900));
     school.student_contacts.push(link(900, 100, "Mother", true));
     let decision = run(&school);
-    let text = explain(&decision, Parent, 900).unwrap();
+    let text = explain(&decision.exclusions, Parent, 900).unwrap();
     assert!(text.starts_with("parent 900 fell out: no_eligible_children (student 100"));
     assert!(text.contains("teacher 10 fell out: missing_title"));
     assert!(
         !text.contains("Maria") && !text.contains("Khan"),
         "no names in operator text"
     );
-    assert_eq!(explain(&decision, Parent, 12345), None);
+    assert_eq!(explain(&decision.exclusions, Parent, 12345), None);
     assert_eq!(
-        explain(&decision, Teacher, 100),
+        explain(&decision.exclusions, Teacher, 100),
         None,
         "the entity is part of the key"
     );
@@ -366,7 +366,7 @@ fn explain_cuts_long_chains_and_many_causes() {
         school.associates.push(member(1, id));
     }
     let decision = run(&school);
-    let text = explain(&decision, Class, 1).unwrap();
+    let text = explain(&decision.exclusions, Class, 1).unwrap();
     assert!(text.contains("; and 3 more"), "{text}");
     assert_eq!(text.matches("fell out").count(), 1 + 5, "{text}");
 }
@@ -390,7 +390,7 @@ fn explain_stops_a_few_levels_down() {
     let decision = run(&school);
     assert_eq!(decision.roster, Default::default());
     assert_eq!(
-        explain(&decision, Teacher, 10).as_deref(),
+        explain(&decision.exclusions, Teacher, 10).as_deref(),
         Some(
             "teacher 10 fell out: no_eligible_students (class 2 fell out: no_students, \
              no_teachers (student 100 fell out: no_consent, no_classes (class 3 fell out: \
