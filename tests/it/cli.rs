@@ -4,41 +4,41 @@
 use std::path::Path;
 use std::process::Output;
 
+use bromsync::sim::server::SimHandle;
+
+use crate::harness::{stderr, stdout, write_config};
 use crate::support::*;
 
 const SCHOOL: i64 = 20001;
 
+/// `bromsync <args>` run to the end, with no configuration unless the arguments or `env` give
+/// one.
 fn bromsync(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bromsync"));
     command
         .args(args)
+        .env("RUST_LOG", "warn")
         .env_remove("DATABASE_URL")
         .env_remove("BROMSYNC_CONFIG")
-        .env("RUST_LOG", "warn");
+        .env_remove("BROMSYNC_TEST_PG");
     for (key, value) in env {
         command.env(key, value);
     }
     command.output().expect("run bromsync")
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn write_config(dir: &Path, database_url: &str, base_url: &str, secret_line: &str) -> String {
-    let path = dir.join("bromsync.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[database]\nurl = \"{database_url}\"\n[bromcom]\nbase_url = \"{base_url}\"\n\
-             application_id = \"{APP_ID}\"\n{secret_line}\n[[schools]]\nid = {SCHOOL}\n"
-        ),
-    )
-    .expect("write config");
+/// The harness's configuration for one school, less the line `without` (when not empty).
+fn config_with(db: &TestDb, sim: &SimHandle, dir: &Path, without: &str) -> String {
+    let path = write_config(dir, &db.url, sim, 100_000, &[format!("id = {SCHOOL}")], "");
+    if without.is_empty() {
+        return path.display().to_string();
+    }
+    let text = std::fs::read_to_string(&path).expect("config written");
+    assert!(
+        text.contains(without),
+        "the configuration has no `{without}`"
+    );
+    std::fs::write(&path, text.replace(without, "")).expect("config rewritten");
     path.display().to_string()
 }
 
@@ -71,7 +71,12 @@ async fn the_environment_supplies_the_secret_and_the_file_path() {
     let sim = start_sim(generated(21, &[SCHOOL], 80)).await;
     let dir = tempfile::tempdir().unwrap();
     // No secret in the file: it comes from the environment, as the README advises.
-    let path = write_config(dir.path(), &db.url, &sim.base_url(), "");
+    let path = config_with(
+        &db,
+        &sim,
+        dir.path(),
+        &format!("application_secret = \"{APP_SECRET}\""),
+    );
     let refused = bromsync(&["--config", &path, "sync"], &[]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(stderr(&refused).contains("bromcom.application_secret"));
@@ -114,12 +119,7 @@ async fn why_follows_a_ripple_and_says_who_comes_through() {
         .expect("a generated school has a parent left out because of their children");
     let student = db.store.load_roster(SCHOOL).await.unwrap().students[0].student_id;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(
-        dir.path(),
-        &db.url,
-        &sim.base_url(),
-        &format!("application_secret = \"{APP_SECRET}\""),
-    );
+    let path = config_with(&db, &sim, dir.path(), "");
     let (parent_id, cause) = (rippled.id, rippled.caused_by[0].clone());
     let (out_parent, out_student) = tokio::task::spawn_blocking(move || {
         let parent = bromsync(

@@ -70,16 +70,13 @@ async fn a_mass_removal_is_refused_with_one_clear_line_until_accepted_once() {
     let leaving: Vec<i64> = students.iter().step_by(4).copied().collect();
     assert!(leaving.len() > 25 && leaving.len() * 10 > students.len());
     remove_students(&sim, SCHOOL, &leaving);
-    let before = table_contents(&db, SCHOOL).await;
+    let before = checksums(&db, SCHOOL).await;
+    let row_counts = row_counts(&db, SCHOOL).await;
 
     let refused = run_binary(&config, &sync, &[]).await;
     assert_eq!(refused.status.code(), Some(3), "{}", stdout(&refused));
     assert!(stdout(&refused).contains("REFUSED"), "{}", stdout(&refused));
-    assert_eq!(
-        table_contents(&db, SCHOOL).await,
-        before,
-        "a refused run wrote"
-    );
+    assert_eq!(checksums(&db, SCHOOL).await, before, "a refused run wrote");
     let (status, removed, accepted) = latest_run(&db, SCHOOL).await;
     assert_eq!(status, "refused");
     assert!(!accepted);
@@ -107,10 +104,7 @@ async fn a_mass_removal_is_refused_with_one_clear_line_until_accepted_once() {
     );
     for (table, count) in removed.as_object().into_iter().flatten() {
         let count = count.as_u64().unwrap_or_default();
-        let existing = before
-            .iter()
-            .find(|(t, _)| t == table)
-            .map_or(0, |(_, rows)| rows.len() as u64);
+        let existing = row_counts[table.as_str()];
         let over = count as f64 > 0.10 * existing as f64 && count > 25;
         if over {
             assert!(
@@ -139,10 +133,10 @@ async fn a_mass_removal_is_refused_with_one_clear_line_until_accepted_once() {
     let more: Vec<i64> = now.iter().step_by(3).copied().collect();
     assert!(more.len() > 25);
     remove_students(&sim, SCHOOL, &more);
-    let before = table_contents(&db, SCHOOL).await;
+    let before = checksums(&db, SCHOOL).await;
     let again = run_binary(&config, &sync, &[]).await;
     assert_eq!(again.status.code(), Some(3), "{}", stdout(&again));
-    assert_eq!(table_contents(&db, SCHOOL).await, before);
+    assert_eq!(checksums(&db, SCHOOL).await, before);
     let (status, _, accepted) = latest_run(&db, SCHOOL).await;
     assert_eq!((status.as_str(), accepted), ("refused", false));
     sim.shutdown().await;
@@ -179,7 +173,7 @@ async fn each_school_is_guarded_by_its_own_thresholds_or_the_global_ones() {
         let students = stored_students(&db, school).await;
         assert!(students.len() > 100, "school {school}: {}", students.len());
         remove_students(&sim, school, &students[..count]);
-        before.insert(school, table_contents(&db, school).await);
+        before.insert(school, checksums(&db, school).await);
     }
     let output = run_binary(&config, &["sync"], &[]).await;
     assert_eq!(output.status.code(), Some(3), "{}", stdout(&output));
@@ -195,8 +189,8 @@ async fn each_school_is_guarded_by_its_own_thresholds_or_the_global_ones() {
             (own_default, "succeeded".to_owned()),
         ])
     );
-    assert_eq!(table_contents(&db, global).await, before[&global]);
-    assert_ne!(table_contents(&db, lenient).await, before[&lenient]);
+    assert_eq!(checksums(&db, global).await, before[&global]);
+    assert_ne!(checksums(&db, lenient).await, before[&lenient]);
     assert!(stderr(&output).contains("bromsync sync --school 32 --accept-removals"));
     sim.shutdown().await;
 }
@@ -248,13 +242,14 @@ async fn a_dry_run_prints_what_a_run_would_do_and_writes_nothing() {
     assert_eq!(first.status.code(), Some(0), "{}", stdout(&first));
     let churned = sim.update_dataset(|d| churn::churn(d, SCHOOL, 0.05, 7, today()));
     assert!(churned.total() > 0);
-    let before = table_contents(&db, SCHOOL).await;
+    let before = checksums(&db, SCHOOL).await;
+    let row_counts = row_counts(&db, SCHOOL).await;
     let runs = run_count(&db).await;
 
     let dry = run_binary(&config, &["sync", "--dry-run"], &[]).await;
     assert_eq!(dry.status.code(), Some(0), "{}", stdout(&dry));
     assert!(stdout(&dry).contains("dry run, nothing written"));
-    assert_eq!(table_contents(&db, SCHOOL).await, before, "a dry run wrote");
+    assert_eq!(checksums(&db, SCHOOL).await, before, "a dry run wrote");
     assert_eq!(run_count(&db).await, runs, "a dry run was recorded");
     let (would, would_leave_out) = parse_summary(&stdout(&dry));
     assert_eq!(
@@ -278,10 +273,7 @@ async fn a_dry_run_prints_what_a_run_would_do_and_writes_nothing() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     for (table, [had, add, change, remove]) in &would {
-        let rows = before
-            .iter()
-            .find(|(t, _)| t == table)
-            .map_or(0, |(_, r)| r.len() as u64);
+        let rows = row_counts[table.as_str()];
         assert_eq!(*had, rows, "{table} had");
         assert_eq!(added[table].as_u64(), Some(*add), "{table} added");
         assert_eq!(changed[table].as_u64(), Some(*change), "{table} changed");

@@ -1,6 +1,7 @@
-//! Helpers shared by the "nothing lost" tests (guard, faults, hostile, secrets): checksums of a
-//! school's tables, a client that pages, a comparison of the store with eligibility, and the
-//! real binary run with a configuration of the test's own.
+//! Checks and processes shared by the integration tests (sync, cli, guard, faults, hostile,
+//! secrets): checksums of a school's tables, a client that pages, a comparison of the store with
+//! eligibility, and the real binary run with a configuration of the test's own. Fixtures (a
+//! database, the simulator) are in `support`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -30,6 +31,21 @@ pub async fn checksums(db: &TestDb, school: SchoolId) -> Vec<(String, String)> {
             .await
             .unwrap_or_else(|e| panic!("checksum of {table}: {e}"));
         out.push((table.to_string(), sum));
+    }
+    out
+}
+
+/// Rows of each roster and exclusion table for one school.
+pub async fn row_counts(db: &TestDb, school: SchoolId) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for table in ROSTER_TABLES.iter().chain(["exclusions"].iter()) {
+        let sql = format!("SELECT count(*) FROM {table} WHERE school_id = $1");
+        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(school)
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap_or_else(|e| panic!("count of {table}: {e}"));
+        out.insert(table.to_string(), count as u64);
     }
     out
 }

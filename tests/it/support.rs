@@ -70,7 +70,6 @@ use std::time::Duration;
 
 use bromsync::bromcom::{Client, ClientConfig};
 use bromsync::config::{RemovalGuard, SchoolSettings};
-use bromsync::roster::Decision;
 use bromsync::sim::dataset::Dataset;
 use bromsync::sim::generator::{GenerateOptions, generate};
 use bromsync::sim::server::{SimHandle, SimOptions, SimServer};
@@ -140,38 +139,11 @@ pub fn request(school: SchoolId) -> RunRequest {
     }
 }
 
-/// What eligibility decides for what the simulator serves now (fetched over HTTP).
-pub async fn expected_decision(sim: &SimHandle, school: SchoolId) -> Decision {
-    let snapshot = client_for(sim)
-        .fetch_school(school)
-        .await
-        .expect("fetch for expectation");
-    bromsync::eligibility::decide(&snapshot, today(), Default::default())
-}
-
 pub fn succeeded(outcome: RunOutcome) -> RunSummary {
     match outcome {
         RunOutcome::Succeeded(summary) => summary,
         other => panic!("expected a successful run, got {other:?}"),
     }
-}
-
-/// Every roster and exclusion table's rows for one school, as text, for before/after checks.
-pub async fn table_contents(db: &TestDb, school: SchoolId) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    for table in bromsync::store::ROSTER_TABLES
-        .iter()
-        .chain(["exclusions"].iter())
-    {
-        let sql = format!("SELECT t::text FROM {table} t WHERE school_id = $1 ORDER BY t::text");
-        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(school)
-            .fetch_all(db.store.pool())
-            .await
-            .expect("read table");
-        out.push((table.to_string(), rows));
-    }
-    out
 }
 
 /// Inserted, updated and deleted tuples of the roster and exclusion tables, from
