@@ -286,3 +286,22 @@ pub(super) fn exclusion_columns(exclusions: &Exclusions) -> Vec<Column> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_published_table_names_are_the_specs_in_write_order() {
+        let names: Vec<&str> = roster_tables_specs().iter().map(|spec| spec.name).collect();
+        assert_eq!(names, ROSTER_TABLES);
+        let staged: Vec<&str> = roster_tables(&Roster::default())
+            .iter()
+            .map(|(spec, columns)| {
+                assert_eq!(spec.all_columns().count(), columns.len(), "{}", spec.name);
+                spec.name
+            })
+            .collect();
+        assert_eq!(staged, ROSTER_TABLES);
+    }
+}
