@@ -326,7 +326,7 @@ pub fn print_outcome(school_id: SchoolId, outcome: &Result<RunOutcome, sync::Syn
             print_summary(summary);
             exit::REFUSED
         }
-        Ok(RunOutcome::Skipped) => {
+        Ok(RunOutcome::Skipped(_)) => {
             println!("school {school_id}: skipped, another runner is syncing it");
             exit::SKIPPED
         }

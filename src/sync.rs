@@ -70,8 +70,19 @@ pub enum RunOutcome {
     Succeeded(RunSummary),
     Refused(RunSummary),
     DryRun(RunSummary),
-    /// Another runner holds the school's lock.
-    Skipped,
+    /// Nothing was done; the reason tells a daemon whether to look again.
+    Skipped(SkipReason),
+}
+
+/// Why a run was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Another runner holds the school's lock: an operator's `sync`, another daemon's run, or
+    /// one whose lock is about to go. It may not be carrying out this trigger, so a scheduled
+    /// trigger is worth a second look once it is free.
+    LockHeld,
+    /// This scheduled trigger was already carried out (by this daemon or another): final.
+    AlreadyDone,
 }
 
 /// Why a run failed. Texts name the school and the stage, never a secret or personal data.
@@ -123,7 +134,7 @@ async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunO
             "school {school_id} is being synced by another runner; skipped this {} run",
             request.trigger
         );
-        return Ok(RunOutcome::Skipped);
+        return Ok(RunOutcome::Skipped(SkipReason::LockHeld));
     };
     // Several daemons share one schedule: the first to take the lock carries the trigger out,
     // the others find it recorded here and leave it.
@@ -139,7 +150,7 @@ async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunO
             "school {school_id}: this scheduled run was already carried out by another runner; skipped"
         );
         drop(lock);
-        return Ok(RunOutcome::Skipped);
+        return Ok(RunOutcome::Skipped(SkipReason::AlreadyDone));
     }
     let started_at = Utc::now();
     let clock = Instant::now();

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use crate::config::{DatabaseSettings, SchoolSettings, Settings};
 use crate::store::{Store, Trigger};
-use crate::sync::{self, RunOutcome, SyncContext};
+use crate::sync::{self, RunOutcome, SkipReason, SyncContext};
 
 /// One run the daemon wants done.
 #[derive(Clone, Debug)]
@@ -39,8 +39,10 @@ pub enum JobOutcome {
     Succeeded,
     /// The removal guard refused it: retrying would refuse again, so it is not retried.
     Refused,
-    /// Another runner holds the school, or already carried out this scheduled trigger.
-    Skipped,
+    /// Nothing done: another runner holds the school ([`SkipReason::LockHeld`], worth a second
+    /// look for a scheduled trigger) or this scheduled trigger was already carried out
+    /// ([`SkipReason::AlreadyDone`], final).
+    Skipped(SkipReason),
     /// Worth retrying: Bromcom or Postgres unreachable, a bad response, ... (text: no secrets).
     Failed(String),
 }
@@ -179,7 +181,7 @@ impl SyncRunner {
         match sync::run_school(&ctx, request).await {
             Ok(RunOutcome::Succeeded(_)) | Ok(RunOutcome::DryRun(_)) => JobOutcome::Succeeded,
             Ok(RunOutcome::Refused(_)) => JobOutcome::Refused,
-            Ok(RunOutcome::Skipped) => JobOutcome::Skipped,
+            Ok(RunOutcome::Skipped(reason)) => JobOutcome::Skipped(reason),
             Err(e) => JobOutcome::Failed(e.to_string()),
         }
     }

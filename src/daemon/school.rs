@@ -1,7 +1,10 @@
 //! One school's life in the daemon: a task that waits for the school's next scheduled time,
 //! for a resync, or for a retry, and runs the school — never twice at once. A trigger that
 //! arrives while the school runs is remembered once and run after (coalesced); a failed run is
-//! retried after the configured delays, then the school waits for its next scheduled time.
+//! retried after the configured delays, then the school waits for its next scheduled time. A
+//! scheduled run that finds the school held by another runner looks again after the first
+//! retry delay (the holder may not be carrying out that trigger); one already carried out is
+//! left.
 //!
 //! Everything the task needs from outside comes in [`Shared`] (the runner, the bound on schools
 //! running together, the clock, the shutdown token), so it runs in tests with no network.
@@ -21,6 +24,7 @@ use super::runner::{Job, JobOutcome, Runner};
 use super::schedule::CronSchedule;
 use crate::config::{SchoolSettings, Settings};
 use crate::store::Trigger;
+use crate::sync::SkipReason;
 
 /// Where "now" comes from; injected so schedule decisions can be checked without waiting.
 pub trait Clock: Send + Sync + 'static {
@@ -314,9 +318,34 @@ fn after_run(
             warn!(school, next_run = ?next_fire, "run refused by the removal guard; not retried");
             None
         }
-        JobOutcome::Skipped => {
-            info!(school, trigger = %job.trigger, "run skipped: another runner has the school or already carried out this trigger");
+        JobOutcome::Skipped(SkipReason::AlreadyDone) => {
+            info!(school, trigger = %job.trigger, scheduled_for = ?job.scheduled_for, "run skipped: this scheduled trigger was already carried out");
             None
+        }
+        JobOutcome::Skipped(SkipReason::LockHeld) => {
+            // The holder may be an operator's `sync` or a runner that just died, not another
+            // daemon carrying out this trigger: look again, with the same scheduled time so
+            // that the trigger is still carried out once, until it is done or the next
+            // scheduled time replaces it. The look is not a retry: the attempt stays.
+            // A delay of 0 would redial the database without pause for as long as the lock
+            // is held, so a look waits at least a second.
+            let recheck_in = plan.settings.daemon.retry_delays_secs.first();
+            match (job.scheduled_for, recheck_in.map(|&secs| secs.max(1))) {
+                (Some(scheduled_for), Some(secs)) => {
+                    info!(
+                        school,
+                        trigger = %job.trigger,
+                        scheduled_for = %scheduled_for,
+                        recheck_in_secs = secs,
+                        "run skipped: another runner holds the school; looking again in case it is not carrying out this trigger"
+                    );
+                    Some((now + retry_delay(secs), job))
+                }
+                _ => {
+                    info!(school, trigger = %job.trigger, next_run = ?next_fire, "run skipped: another runner holds the school");
+                    None
+                }
+            }
         }
         JobOutcome::Failed(error) => {
             let delays = &plan.settings.daemon.retry_delays_secs;

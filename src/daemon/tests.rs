@@ -1,7 +1,7 @@
 //! The daemon's core driven with a stand-in runner: no network, no database, no signals, real
 //! (short) time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use super::supervisor::{Control, Daemon};
 use crate::config::{self, Settings};
 use crate::snapshot::SchoolId;
 use crate::store::Trigger;
+use crate::sync::SkipReason;
 
 /// A schedule that does not fire during a test.
 const NEVER_SOON: &str = "0 0 1 1 *";
@@ -50,11 +51,13 @@ struct Call {
     at: Instant,
 }
 
-/// Records every job, takes `duration` per run, fails the schools in `failing`, and counts
-/// runs at once (per school and overall) and runs dropped before they ended.
+/// Records every job, takes `duration` per run, ends a school's first runs as `scripted` says,
+/// fails the schools in `failing`, and counts runs at once (per school and overall) and runs
+/// dropped before they ended.
 #[derive(Default)]
 struct Fake {
     duration: Duration,
+    scripted: Mutex<HashMap<SchoolId, VecDeque<JobOutcome>>>,
     failing: Vec<SchoolId>,
     calls: Mutex<Vec<Call>>,
     running: Mutex<HashMap<SchoolId, usize>>,
@@ -119,7 +122,15 @@ impl Runner for FakeRunner {
             tokio::time::sleep(fake.duration).await;
             guard.ended = true;
             fake.finished.fetch_add(1, Ordering::SeqCst);
-            if fake.failing.contains(&job.school.id) {
+            let scripted = fake
+                .scripted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_mut(&job.school.id)
+                .and_then(VecDeque::pop_front);
+            if let Some(outcome) = scripted {
+                outcome
+            } else if fake.failing.contains(&job.school.id) {
                 JobOutcome::Failed("simulated failure".to_owned())
             } else {
                 JobOutcome::Succeeded
@@ -315,4 +326,110 @@ async fn stop_cancels_runs_in_flight_and_returns_at_once() {
     assert_eq!(fake.cancelled.load(Ordering::SeqCst), 2);
     assert_eq!(fake.finished.load(Ordering::SeqCst), 0);
     assert_eq!(fake.now_overall.load(Ordering::SeqCst), 0);
+}
+
+/// A schedule that fires once in the next two or three seconds, then not for a minute.
+fn once_shortly() -> String {
+    let at = Utc::now() + chrono::Duration::seconds(2);
+    format!("{} * * * * *", at.second())
+}
+
+fn script(
+    outcomes: &[(SchoolId, Vec<JobOutcome>)],
+) -> Mutex<HashMap<SchoolId, VecDeque<JobOutcome>>> {
+    Mutex::new(
+        outcomes
+            .iter()
+            .map(|(school, list)| (*school, list.iter().cloned().collect()))
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn a_scheduled_run_that_finds_the_lock_held_looks_again_and_one_already_done_does_not() {
+    use JobOutcome::{Failed, Skipped};
+    let held = Skipped(SkipReason::LockHeld);
+    let fake = Arc::new(Fake {
+        duration: Duration::from_millis(20),
+        scripted: script(&[
+            // Held twice (an operator's long sync), then free.
+            (1, vec![held.clone(), held.clone()]),
+            // Another daemon carried the trigger out.
+            (2, vec![Skipped(SkipReason::AlreadyDone)]),
+            // Held, then free but the run fails: the look did not use up the retry.
+            (
+                3,
+                vec![held.clone(), Failed("simulated failure".to_owned())],
+            ),
+        ]),
+        ..Fake::default()
+    });
+    let (tx, task) = start(settings(&once_shortly(), &[1, 2, 3], 4, &[1]), &fake);
+    // The trigger within 2 s, then two looks a second apart and a retry a second later.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while fake.calls_of(1).len() < 3 || fake.calls_of(3).len() < 3 {
+        assert!(Instant::now() < deadline, "{:?}", fake.calls());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Nothing more comes: the run ended it, and the school waits for the next minute.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    stop(&tx, task).await;
+
+    let scheduled_for = |calls: &[Call]| {
+        calls
+            .iter()
+            .map(|c| {
+                assert_eq!(c.trigger, Trigger::Schedule, "{c:?}");
+                c.scheduled_for
+                    .unwrap_or_else(|| panic!("a scheduled run without its time: {c:?}"))
+            })
+            .collect::<Vec<_>>()
+    };
+    let held_twice = fake.calls_of(1);
+    let attempts: Vec<usize> = held_twice.iter().map(|c| c.attempt).collect();
+    assert_eq!(
+        attempts,
+        vec![0, 0, 0],
+        "two looks again, then the run: {held_twice:?}"
+    );
+    let times = scheduled_for(&held_twice);
+    assert!(
+        times.iter().all(|t| *t == times[0]),
+        "one trigger: {times:?}"
+    );
+    for pair in held_twice.windows(2) {
+        let gap = pair[1].at.duration_since(pair[0].at);
+        assert!(
+            gap >= Duration::from_millis(950),
+            "looked again after {gap:?}"
+        );
+    }
+
+    let done = fake.calls_of(2);
+    assert_eq!(done.len(), 1, "already carried out is final: {done:?}");
+
+    let held_then_failed = fake.calls_of(3);
+    let attempts: Vec<usize> = held_then_failed.iter().map(|c| c.attempt).collect();
+    assert_eq!(attempts, vec![0, 0, 1], "{held_then_failed:?}");
+    let times = scheduled_for(&held_then_failed);
+    assert!(
+        times.iter().all(|t| *t == times[0]),
+        "one trigger: {times:?}"
+    );
+    assert_eq!(times[0], scheduled_for(&held_twice)[0]);
+}
+
+#[tokio::test]
+async fn a_resync_that_finds_the_lock_held_is_not_repeated() {
+    let fake = Arc::new(Fake {
+        duration: Duration::from_millis(20),
+        scripted: script(&[(1, vec![JobOutcome::Skipped(SkipReason::LockHeld)])]),
+        ..Fake::default()
+    });
+    let (tx, task) = start(settings(NEVER_SOON, &[1], 4, &[1]), &fake);
+    send(&tx, Control::ResyncAll).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let calls = fake.calls_of(1);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    stop(&tx, task).await;
 }

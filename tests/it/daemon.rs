@@ -546,20 +546,61 @@ async fn sigterm_during_the_write_exits_zero_in_the_grace_period_and_writes_noth
 }
 
 /// A TCP relay to the test server's Postgres that the test opens and closes, so the daemon's
-/// database can be "down" (nothing listening) and then "back".
-async fn relay_postgres(port: u16) -> tokio::task::JoinHandle<()> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap_or_else(|e| panic!("relay on port {port}: {e}"));
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
+/// database can be "down" (nothing listening), "gone" (the connections it had cut) and "back".
+struct Relay {
+    port: u16,
+    accepting: tokio::task::JoinHandle<()>,
+    connections: Arc<Mutex<tokio::task::JoinSet<()>>>,
+}
+
+impl Relay {
+    /// Listens on `port` (0: any free port; see [`Relay::port`]).
+    async fn start(port: u16) -> Relay {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap_or_else(|e| panic!("relay on port {port}: {e}"));
+        let port = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("relay's address: {e}"))
+            .port();
+        let connections = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
+        let accepting = {
+            let connections = Arc::clone(&connections);
             tokio::spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:5432").await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    connections
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .spawn(async move {
+                            if let Ok(mut outbound) =
+                                tokio::net::TcpStream::connect("127.0.0.1:5432").await
+                            {
+                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
+                                    .await;
+                            }
+                        });
                 }
-            });
+            })
+        };
+        Relay {
+            port,
+            accepting,
+            connections,
         }
-    })
+    }
+
+    /// Stops listening and cuts every connection it relays: the database is gone.
+    async fn stop(self) {
+        self.accepting.abort();
+        let _ = self.accepting.await;
+        let mut connections = std::mem::take(
+            &mut *self
+                .connections
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        connections.shutdown().await;
+    }
 }
 
 fn free_port() -> u16 {
@@ -599,7 +640,7 @@ async fn the_daemon_starts_with_the_database_down_and_syncs_once_it_is_back() {
         "the daemon keeps running without its database"
     );
 
-    let relay = relay_postgres(port).await;
+    let relay = Relay::start(port).await;
     let pool = db.store.pool();
     wait_count(
         pool,
@@ -612,7 +653,123 @@ async fn the_daemon_starts_with_the_database_down_and_syncs_once_it_is_back() {
     let status = daemon.wait_exit(Duration::from_secs(8)).await;
     assert!(status.success(), "{status}");
     daemon.check_log_lines();
-    relay.abort();
+    relay.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_going_away_fails_runs_and_the_daemon_syncs_again_once_it_is_back() {
+    let db = TestDb::new().await;
+    let sim = simulator(&[81], Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let relay = Relay::start(0).await;
+    let port = relay.port;
+    let config = write_config(
+        dir.path(),
+        &config_text(&Setup {
+            db_url: db_url_with_password(&db, port),
+            sim_url: sim.base_url(),
+            schedule: NEVER_SOON,
+            schools: vec![(81, None)],
+            grace_secs: 5,
+            retry_delays: "1",
+        }),
+    );
+    let mut daemon = DaemonProcess::spawn(&config, &[]);
+    daemon.started().await;
+    daemon
+        .wait_for("connected to the database", 1, Duration::from_secs(15))
+        .await;
+    let pool = db.store.pool();
+    let succeeded = "SELECT count(*) FROM sync_runs WHERE school_id = 81 AND status = 'succeeded'";
+    daemon.signal("USR1");
+    wait_count(pool, succeeded, 1, Duration::from_secs(15)).await;
+
+    // The database goes away: nothing listens, and the pool's connections are cut.
+    relay.stop().await;
+    daemon.signal("USR1");
+    daemon
+        .wait_for("no retries left", 1, Duration::from_secs(15))
+        .await;
+    // The run and its one retry failed; then the school waits, and the process stays.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        daemon.running(),
+        "the daemon keeps running without its database"
+    );
+    assert_eq!(
+        daemon.count("run failed ("),
+        2,
+        "one run, one retry, no loop"
+    );
+    assert_eq!(daemon.count("stopped unexpectedly"), 0);
+
+    // Back on the same port: the next run syncs, over fresh connections.
+    let relay = Relay::start(port).await;
+    daemon.signal("USR1");
+    wait_count(pool, succeeded, 2, Duration::from_secs(20)).await;
+    assert_eq!(
+        count(pool, "SELECT count(*) FROM sync_runs").await,
+        2,
+        "the failed runs could not be recorded; nothing else was"
+    );
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(Duration::from_secs(8)).await;
+    assert!(status.success(), "{status}");
+    daemon.check_log_lines();
+    relay.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_during_a_run_stops_the_daemon_like_sigterm() {
+    let db = TestDb::new().await;
+    let sim = simulator(&[91], Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let grace = Duration::from_secs(5);
+    let config = write_config(
+        dir.path(),
+        &config_text(&Setup {
+            db_url: db_url_with_password(&db, 5432),
+            sim_url: sim.base_url(),
+            schedule: NEVER_SOON,
+            schools: vec![(91, None)],
+            grace_secs: grace.as_secs(),
+            retry_delays: "60",
+        }),
+    );
+    let mut daemon = DaemonProcess::spawn(
+        &config,
+        &[("TEST_BROMSYNC_PAUSE_BEFORE_COMMIT_MS", "30000")],
+    );
+    daemon.started().await;
+    daemon.signal("USR1");
+    let pool = db.store.pool();
+    let open = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND state = 'idle in transaction'",
+        db.name
+    );
+    wait_count(pool, &open, 1, Duration::from_secs(15)).await;
+    let asked = Instant::now();
+    daemon.signal("INT");
+    let status = daemon.wait_exit(grace + Duration::from_secs(2)).await;
+    let took = asked.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(took < grace, "stopping took {took:?}");
+    let lines = daemon.check_log_lines();
+    assert!(
+        lines.iter().any(|l| l["signal"] == "SIGINT"),
+        "the SIGINT is logged"
+    );
+    daemon
+        .wait_for("daemon stopped", 1, Duration::from_secs(1))
+        .await;
+    assert_eq!(
+        count(pool, "SELECT count(*) FROM sync_runs").await,
+        0,
+        "the cancelled run wrote nothing"
+    );
+    assert_eq!(count(pool, "SELECT count(*) FROM students").await, 0);
     sim.shutdown().await;
 }
 
@@ -630,7 +787,9 @@ async fn two_daemons_carry_out_each_trigger_once_and_one_carries_on_alone() {
             schedule: "*/2 * * * * *",
             schools: schools.iter().map(|&s| (s, None)).collect(),
             grace_secs: 5,
-            retry_delays: "60",
+            // A daemon that finds the lock held looks again a second later, within the same
+            // two-second step: the trigger must still be carried out once.
+            retry_delays: "1",
         }),
     );
     let mut first = DaemonProcess::spawn(&config, &[]);
@@ -689,6 +848,11 @@ async fn two_daemons_carry_out_each_trigger_once_and_one_carries_on_alone() {
         let after_kill = times.iter().filter(|t| **t > killed_at).count();
         assert!(after_kill >= 2, "school {school} after the kill: {times:?}");
     }
+    // Both fire at once, so one mostly finds the other's lock and looks again a second later,
+    // when the trigger has been carried out.
+    let looked_again = |needle: &str| first.count(needle) + second.count(needle);
+    assert!(looked_again("looking again") >= 1, "no daemon looked again");
+    assert!(looked_again("already carried out") >= 1);
     second.check_log_lines();
     sim.shutdown().await;
 }
