@@ -14,6 +14,8 @@ pub struct SchoolLock {
     school_id: SchoolId,
 }
 
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The lock key: a fixed namespace text with the school ID, hashed by Postgres into one bigint.
 const LOCK_KEY_SQL: &str = "hashtextextended('bromsync:school:' || $1::text, 0)";
 
@@ -23,7 +25,12 @@ impl Store {
         &self,
         school_id: SchoolId,
     ) -> Result<Option<SchoolLock>, StoreError> {
-        let mut conn = PgConnection::connect_with(&self.options).await?;
+        // A host that silently drops packets would otherwise hold the run for as long as the
+        // operating system keeps trying to connect.
+        let mut conn =
+            tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&self.options))
+                .await
+                .map_err(|_| StoreError::Timeout("connecting for the school's lock"))??;
         let sql = format!("SELECT pg_try_advisory_lock({LOCK_KEY_SQL})");
         let locked: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(school_id)
