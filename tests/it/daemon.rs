@@ -238,6 +238,14 @@ impl DaemonProcess {
     }
 
     /// Every line must be a JSON object and hold no secret and no personal data.
+    /// SIGTERM, then the exit code 0 within `within` and log lines that pass the checks.
+    async fn stop_cleanly(mut self, within: Duration) {
+        self.signal("TERM");
+        let status = self.wait_exit(within).await;
+        assert!(status.success(), "{status}");
+        self.check_log_lines();
+    }
+
     fn check_log_lines(&self) -> Vec<Value> {
         let lines = self.lines();
         assert!(!lines.is_empty());
@@ -418,10 +426,7 @@ async fn sighup_adds_a_school_and_a_broken_file_keeps_the_old_configuration() {
     )
     .await;
 
-    daemon.signal("TERM");
-    let status = daemon.wait_exit(Duration::from_secs(10)).await;
-    assert!(status.success(), "{status}");
-    daemon.check_log_lines();
+    daemon.stop_cleanly(Duration::from_secs(10)).await;
     sim.shutdown().await;
 }
 
@@ -637,10 +642,7 @@ async fn the_daemon_starts_with_the_database_down_and_syncs_once_it_is_back() {
         Duration::from_secs(20),
     )
     .await;
-    daemon.signal("TERM");
-    let status = daemon.wait_exit(Duration::from_secs(8)).await;
-    assert!(status.success(), "{status}");
-    daemon.check_log_lines();
+    daemon.stop_cleanly(Duration::from_secs(8)).await;
     relay.stop().await;
     sim.shutdown().await;
 }
@@ -701,10 +703,7 @@ async fn the_database_going_away_fails_runs_and_the_daemon_syncs_again_once_it_i
         2,
         "the failed runs could not be recorded; nothing else was"
     );
-    daemon.signal("TERM");
-    let status = daemon.wait_exit(Duration::from_secs(8)).await;
-    assert!(status.success(), "{status}");
-    daemon.check_log_lines();
+    daemon.stop_cleanly(Duration::from_secs(8)).await;
     relay.stop().await;
     sim.shutdown().await;
 }
