@@ -6,7 +6,7 @@ use std::process::Output;
 
 use bromsync::sim::server::SimHandle;
 
-use crate::harness::{stderr, stdout, write_config};
+use crate::harness::{one_school_config, stderr, stdout};
 use crate::support::*;
 
 const SCHOOL: i64 = 20001;
@@ -29,7 +29,7 @@ fn bromsync(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 /// The harness's configuration for one school, less the line `without` (when not empty).
 fn config_with(db: &TestDb, sim: &SimHandle, dir: &Path, without: &str) -> String {
-    let path = write_config(dir, &db.url, sim, 100_000, &[format!("id = {SCHOOL}")], "");
+    let path = one_school_config(dir, db, sim, SCHOOL);
     if without.is_empty() {
         return path.display().to_string();
     }

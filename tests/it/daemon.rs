@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::harness::checksums;
+use crate::harness::{checksums, run_binary, stdout};
 use crate::support::TestDb;
 
 const APP_ID: &str = "daemon-test-app";
@@ -448,18 +448,8 @@ async fn sigterm_during_the_write_exits_zero_in_the_grace_period_and_writes_noth
         }),
     );
     // A first sync, so that there is a roster to keep.
-    let first = Command::new(env!("CARGO_BIN_EXE_bromsync"))
-        .arg("--config")
-        .arg(&config)
-        .arg("sync")
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap_or_else(|e| panic!("bromsync sync: {e}"));
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stdout)
-    );
+    let first = run_binary(&config, &["sync"], &[]).await;
+    assert!(first.status.success(), "{}", stdout(&first));
     let pool = db.store.pool();
     // Then the school changes: a student leaves, another's details change.
     sim.update_dataset(|data| {
@@ -479,24 +469,7 @@ async fn sigterm_during_the_write_exits_zero_in_the_grace_period_and_writes_noth
         "the first sync wrote a roster"
     );
 
-    let mut daemon = DaemonProcess::spawn(
-        &config,
-        &[("TEST_BROMSYNC_PAUSE_BEFORE_COMMIT_MS", "30000")],
-    );
-    daemon.started().await;
-    daemon.signal("USR1");
-    // Caught with its transaction open: the difference is staged, nothing committed.
-    let open = format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND state = 'idle in transaction'",
-        db.name
-    );
-    wait_count(pool, &open, 1, Duration::from_secs(15)).await;
-    let asked = Instant::now();
-    daemon.signal("TERM");
-    let status = daemon.wait_exit(grace + Duration::from_secs(2)).await;
-    let took = asked.elapsed();
-    assert!(status.success(), "{status}");
-    assert!(took < grace, "stopping took {took:?}");
+    let daemon = stop_with_a_write_in_flight(&config, &db, "TERM", grace).await;
     daemon.wait_for("stopping", 1, Duration::from_secs(1)).await;
 
     assert_eq!(
@@ -510,6 +483,7 @@ async fn sigterm_during_the_write_exits_zero_in_the_grace_period_and_writes_noth
         "only the first sync's run"
     );
     // The daemon's connections went with it: no transaction is left open.
+    let open = open_transactions(&db);
     let deadline = Instant::now() + Duration::from_secs(5);
     while count(pool, &open).await > 0 {
         assert!(Instant::now() < deadline, "a transaction is still open");
@@ -517,18 +491,8 @@ async fn sigterm_during_the_write_exits_zero_in_the_grace_period_and_writes_noth
     }
 
     // The cancelled run would have changed the roster: a run now does.
-    let second = Command::new(env!("CARGO_BIN_EXE_bromsync"))
-        .arg("--config")
-        .arg(&config)
-        .arg("sync")
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap_or_else(|e| panic!("bromsync sync: {e}"));
-    assert!(
-        second.status.success(),
-        "{}",
-        String::from_utf8_lossy(&second.stdout)
-    );
+    let second = run_binary(&config, &["sync"], &[]).await;
+    assert!(second.status.success(), "{}", stdout(&second));
     assert_ne!(
         checksums(&db, 51).await,
         before,
@@ -536,6 +500,43 @@ async fn sigterm_during_the_write_exits_zero_in_the_grace_period_and_writes_noth
     );
     daemon.check_log_lines();
     sim.shutdown().await;
+}
+
+/// Counts the test database's sessions that sit inside an open transaction.
+fn open_transactions(db: &TestDb) -> String {
+    format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND state = 'idle in transaction'",
+        db.name
+    )
+}
+
+/// Starts a daemon whose runs pause before commit, resyncs, waits until the run is caught with
+/// its transaction open (the difference staged, nothing committed), sends `signal`, and
+/// asserts the daemon exits 0 within `grace`.
+async fn stop_with_a_write_in_flight(
+    config: &Path,
+    db: &TestDb,
+    signal: &str,
+    grace: Duration,
+) -> DaemonProcess {
+    let mut daemon =
+        DaemonProcess::spawn(config, &[("TEST_BROMSYNC_PAUSE_BEFORE_COMMIT_MS", "30000")]);
+    daemon.started().await;
+    daemon.signal("USR1");
+    wait_count(
+        db.store.pool(),
+        &open_transactions(db),
+        1,
+        Duration::from_secs(15),
+    )
+    .await;
+    let asked = Instant::now();
+    daemon.signal(signal);
+    let status = daemon.wait_exit(grace + Duration::from_secs(2)).await;
+    let took = asked.elapsed();
+    assert!(status.success(), "SIG{signal}: {status}");
+    assert!(took < grace, "stopping on SIG{signal} took {took:?}");
+    daemon
 }
 
 /// A TCP relay to the test server's Postgres that the test opens and closes, so the daemon's
@@ -725,24 +726,8 @@ async fn sigint_during_a_run_stops_the_daemon_like_sigterm() {
             retry_delays: "60",
         }),
     );
-    let mut daemon = DaemonProcess::spawn(
-        &config,
-        &[("TEST_BROMSYNC_PAUSE_BEFORE_COMMIT_MS", "30000")],
-    );
-    daemon.started().await;
-    daemon.signal("USR1");
+    let daemon = stop_with_a_write_in_flight(&config, &db, "INT", grace).await;
     let pool = db.store.pool();
-    let open = format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND state = 'idle in transaction'",
-        db.name
-    );
-    wait_count(pool, &open, 1, Duration::from_secs(15)).await;
-    let asked = Instant::now();
-    daemon.signal("INT");
-    let status = daemon.wait_exit(grace + Duration::from_secs(2)).await;
-    let took = asked.elapsed();
-    assert!(status.success(), "{status}");
-    assert!(took < grace, "stopping took {took:?}");
     let lines = daemon.check_log_lines();
     assert!(
         lines.iter().any(|l| l["signal"] == "SIGINT"),

@@ -53,14 +53,7 @@ async fn a_mass_removal_is_refused_with_one_clear_line_until_accepted_once() {
     let db = TestDb::new().await;
     let sim = start_sim(generated(61, &[SCHOOL], 300)).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let config = write_config(
-        dir.path(),
-        &db.url,
-        &sim,
-        100_000,
-        &[format!("id = {SCHOOL}")],
-        "",
-    );
+    let config = one_school_config(dir.path(), &db, &sim, SCHOOL);
     let sync = ["sync", "--school", "20001"];
     let first = run_binary(&config, &sync, &[]).await;
     assert_eq!(first.status.code(), Some(0), "{}", stdout(&first));
@@ -230,14 +223,7 @@ async fn a_dry_run_prints_what_a_run_would_do_and_writes_nothing() {
     let db = TestDb::new().await;
     let sim = start_sim(generated(63, &[SCHOOL], 300)).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let config = write_config(
-        dir.path(),
-        &db.url,
-        &sim,
-        100_000,
-        &[format!("id = {SCHOOL}")],
-        "",
-    );
+    let config = one_school_config(dir.path(), &db, &sim, SCHOOL);
     let first = run_binary(&config, &["sync"], &[]).await;
     assert_eq!(first.status.code(), Some(0), "{}", stdout(&first));
     let churned = sim.update_dataset(|d| churn::churn(d, SCHOOL, 0.05, 7, today()));

@@ -214,6 +214,11 @@ pub fn write_config(
     path
 }
 
+/// The configuration most tests want: one school, default settings, no paging.
+pub fn one_school_config(dir: &Path, db: &TestDb, sim: &SimHandle, school: SchoolId) -> PathBuf {
+    write_config(dir, &db.url, sim, 100_000, &[format!("id = {school}")], "")
+}
+
 /// `bromsync --config FILE <args>` as a real process, without the test's own environment
 /// variables that the binary would read as configuration.
 pub fn bromsync(config: &Path, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {

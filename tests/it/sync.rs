@@ -317,14 +317,7 @@ async fn two_sync_processes_on_one_school_one_syncs_one_skips() {
     // Slow responses keep the first runner inside its run while the second arrives.
     sim.set_latency(Duration::from_millis(300));
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &db.url,
-        &sim,
-        100_000,
-        &[format!("id = {SCHOOL}")],
-        "",
-    );
+    let config = one_school_config(dir.path(), &db, &sim, SCHOOL);
     let (a, b) = tokio::join!(
         run_binary(&config, &["sync"], &[]),
         run_binary(&config, &["sync"], &[])
