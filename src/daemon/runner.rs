@@ -176,7 +176,7 @@ impl SyncRunner {
             Err(e) => return JobOutcome::Failed(e.clone()),
         };
         let ctx = SyncContext { store, client };
-        let mut request = crate::cli::request_for(&job.settings, &job.school, job.trigger);
+        let mut request = job.settings.run_request(&job.school, job.trigger);
         request.scheduled_for = job.scheduled_for;
         match sync::run_school(&ctx, request).await {
             Ok(RunOutcome::Succeeded(_)) | Ok(RunOutcome::DryRun(_)) => JobOutcome::Succeeded,

@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::runner::{Job, JobOutcome, Runner};
-use super::schedule::CronSchedule;
 use crate::config::{SchoolSettings, Settings};
+use crate::schedule::CronSchedule;
 use crate::store::Trigger;
 use crate::sync::SkipReason;
 
@@ -72,23 +72,21 @@ pub struct SchoolPlan {
 }
 
 impl SchoolPlan {
-    pub fn new(settings: &Arc<Settings>, school: &SchoolSettings) -> Result<SchoolPlan, String> {
-        let schedule =
-            CronSchedule::parse(settings.schedule_of(school)).map_err(|e| e.to_string())?;
-        Ok(SchoolPlan {
+    pub fn new(settings: &Arc<Settings>, school: &SchoolSettings) -> SchoolPlan {
+        SchoolPlan {
             settings: Arc::clone(settings),
             school: school.clone(),
-            schedule,
-        })
+            schedule: settings.schedule_of(school).clone(),
+        }
     }
 
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.schedule.next_after(after, self.school.tz())
+        self.schedule.next_after(after, self.school.timezone)
     }
 
     /// Whether a reload changes anything this school's task uses.
     pub fn differs_from(&self, other: &SchoolPlan) -> bool {
-        self.schedule.expression() != other.schedule.expression()
+        self.schedule != other.schedule
             || self.school.timezone != other.school.timezone
             || !Arc::ptr_eq(&self.settings, &other.settings)
     }
@@ -197,7 +195,7 @@ pub async fn school_loop<R: Runner>(
                     info!(
                         school,
                         schedule = plan.schedule.expression(),
-                        timezone = %plan.school.tz(),
+                        timezone = %plan.school.timezone,
                         next_run = ?next_fire,
                         "school's configuration updated"
                     );

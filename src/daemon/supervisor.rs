@@ -68,19 +68,14 @@ impl<R: Runner> Daemon<R> {
         info!(
             schools = settings.schools.len(),
             max_concurrent_schools = settings.daemon.max_concurrent_schools,
-            schedule = settings.daemon.schedule.as_str(),
+            schedule = settings.daemon.schedule.expression(),
             retry_delays_secs = ?settings.daemon.retry_delays_secs,
             "daemon started"
         );
         for school in &settings.schools {
-            match SchoolPlan::new(&settings, school) {
-                Ok(plan) => {
-                    daemon.log_next_run(&plan, "school scheduled");
-                    daemon.spawn(plan);
-                }
-                // Loading checks every schedule, so this is a bug, not an operator's error.
-                Err(e) => error!(school = school.id, "school not scheduled: {e}"),
-            }
+            let plan = SchoolPlan::new(&settings, school);
+            daemon.log_next_run(&plan, "school scheduled");
+            daemon.spawn(plan);
         }
         daemon
     }
@@ -121,7 +116,7 @@ impl<R: Runner> Daemon<R> {
 
     fn log_next_run(&self, plan: &SchoolPlan, message: &'static str) {
         let next = plan.next_after(self.shared.clock.now());
-        let tz = plan.school.tz();
+        let tz = plan.school.timezone;
         info!(
             school = plan.school.id,
             schedule = plan.schedule.expression(),
@@ -146,21 +141,11 @@ impl<R: Runner> Daemon<R> {
                 return;
             }
         };
-        let mut plans = BTreeMap::new();
-        for school in &settings.schools {
-            match SchoolPlan::new(&settings, school) {
-                Ok(plan) => {
-                    plans.insert(school.id, plan);
-                }
-                Err(e) => {
-                    warn!(
-                        school = school.id,
-                        "configuration reload failed; keeping the previous configuration: {e}"
-                    );
-                    return;
-                }
-            }
-        }
+        let plans: BTreeMap<SchoolId, SchoolPlan> = settings
+            .schools
+            .iter()
+            .map(|school| (school.id, SchoolPlan::new(&settings, school)))
+            .collect();
         self.shared.runner.reconfigure(&settings);
         if settings.daemon.max_concurrent_schools != self.settings.daemon.max_concurrent_schools {
             // Runs in flight keep their permits from the old bound until they end.
@@ -181,7 +166,7 @@ impl<R: Runner> Daemon<R> {
         for (id, plan) in plans {
             match self.schools.get_mut(&id) {
                 Some(entry) => {
-                    let moved = entry.plan.schedule.expression() != plan.schedule.expression()
+                    let moved = entry.plan.schedule != plan.schedule
                         || entry.plan.school.timezone != plan.school.timezone;
                     if moved {
                         rescheduled.push(id);

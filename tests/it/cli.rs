@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::process::Output;
 
-use bromsync::sim::server::SimHandle;
+use bromsync::roster::ExcludedEntity;
+use bromsync_sim::server::SimHandle;
 
 use crate::harness::{one_school_config, stderr, stdout};
 use crate::support::*;
@@ -115,12 +116,12 @@ async fn why_follows_a_ripple_and_says_who_comes_through() {
     let exclusions = db.store.load_exclusions(SCHOOL).await.unwrap();
     let rippled = exclusions
         .iter()
-        .find(|e| e.entity == "parent" && !e.caused_by.is_empty())
+        .find(|e| e.entity == ExcludedEntity::Parent && !e.caused_by.is_empty())
         .expect("a generated school has a parent left out because of their children");
     let student = db.store.load_roster(SCHOOL).await.unwrap().students[0].student_id;
     let dir = tempfile::tempdir().unwrap();
     let path = config_with(&db, &sim, dir.path(), "");
-    let (parent_id, cause) = (rippled.id, rippled.caused_by[0].clone());
+    let (parent_id, cause) = (rippled.id, rippled.caused_by[0]);
     let (out_parent, out_student) = tokio::task::spawn_blocking(move || {
         let parent = bromsync(
             &[
@@ -159,7 +160,7 @@ async fn why_follows_a_ripple_and_says_who_comes_through() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("({} {} fell out: ", cause.0, cause.1)),
+        text.contains(&format!("({} {} fell out: ", cause.entity, cause.id)),
         "{text}"
     );
     assert!(stdout(&out_student).contains("comes through"));

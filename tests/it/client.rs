@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bromsync::bromcom::{Client, ClientConfig, FetchError, FetchErrorKind, Problem};
-use bromsync::sim::dataset::Dataset;
-use bromsync::sim::{Fault, FaultPlan, FaultRule, RequestRecord, SimHandle, SimOptions, SimServer};
 use bromsync::snapshot::{BadRow, EntityKind, SchoolId};
+use bromsync_sim::dataset::Dataset;
+use bromsync_sim::{Fault, FaultPlan, FaultRule, RequestRecord, SimHandle, SimOptions, SimServer};
 use chrono::NaiveDate;
 use secrecy::SecretString;
 use serde_json::{Value, json};

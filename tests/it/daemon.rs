@@ -8,14 +8,15 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use bromsync::sim::dataset::Dataset;
-use bromsync::sim::server::{SimHandle, SimOptions, SimServer};
 use bromsync::snapshot::{EntityKind, SchoolId};
+use bromsync_sim::dataset::Dataset;
+use bromsync_sim::server::{SimHandle, SimOptions, SimServer};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::harness::{checksums, run_binary, stdout};
+use crate::relay::{Relay, free_port};
 use crate::support::TestDb;
 
 const APP_ID: &str = "daemon-test-app";
@@ -539,71 +540,6 @@ async fn stop_with_a_write_in_flight(
     daemon
 }
 
-/// A TCP relay to the test server's Postgres that the test opens and closes, so the daemon's
-/// database can be "down" (nothing listening), "gone" (the connections it had cut) and "back".
-struct Relay {
-    port: u16,
-    accepting: tokio::task::JoinHandle<()>,
-    connections: Arc<Mutex<tokio::task::JoinSet<()>>>,
-}
-
-impl Relay {
-    /// Listens on `port` (0: any free port; see [`Relay::port`]).
-    async fn start(port: u16) -> Relay {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap_or_else(|e| panic!("relay on port {port}: {e}"));
-        let port = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("relay's address: {e}"))
-            .port();
-        let connections = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
-        let accepting = {
-            let connections = Arc::clone(&connections);
-            tokio::spawn(async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
-                    connections
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .spawn(async move {
-                            if let Ok(mut outbound) =
-                                tokio::net::TcpStream::connect("127.0.0.1:5432").await
-                            {
-                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
-                                    .await;
-                            }
-                        });
-                }
-            })
-        };
-        Relay {
-            port,
-            accepting,
-            connections,
-        }
-    }
-
-    /// Stops listening and cuts every connection it relays: the database is gone.
-    async fn stop(self) {
-        self.accepting.abort();
-        let _ = self.accepting.await;
-        let mut connections = std::mem::take(
-            &mut *self
-                .connections
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        connections.shutdown().await;
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_starts_with_the_database_down_and_syncs_once_it_is_back() {
     let db = TestDb::new().await;
@@ -644,7 +580,7 @@ async fn the_daemon_starts_with_the_database_down_and_syncs_once_it_is_back() {
     )
     .await;
     daemon.stop_cleanly(Duration::from_secs(8)).await;
-    relay.stop().await;
+    relay.cut().await;
     sim.shutdown().await;
 }
 
@@ -677,7 +613,7 @@ async fn the_database_going_away_fails_runs_and_the_daemon_syncs_again_once_it_i
     wait_count(pool, succeeded, 1, Duration::from_secs(15)).await;
 
     // The database goes away: nothing listens, and the pool's connections are cut.
-    relay.stop().await;
+    relay.cut().await;
     daemon.signal("USR1");
     daemon
         .wait_for("no retries left", 1, Duration::from_secs(15))
@@ -705,7 +641,7 @@ async fn the_database_going_away_fails_runs_and_the_daemon_syncs_again_once_it_i
         "the failed runs could not be recorded; nothing else was"
     );
     daemon.stop_cleanly(Duration::from_secs(8)).await;
-    relay.stop().await;
+    relay.cut().await;
     sim.shutdown().await;
 }
 

@@ -70,12 +70,12 @@ use std::time::Duration;
 
 use bromsync::bromcom::{Client, ClientConfig};
 use bromsync::config::{RemovalGuard, SchoolSettings};
-use bromsync::sim::dataset::Dataset;
-use bromsync::sim::generator::{GenerateOptions, generate};
-use bromsync::sim::server::{SimHandle, SimOptions, SimServer};
 use bromsync::snapshot::SchoolId;
 use bromsync::store::Trigger;
 use bromsync::sync::{RunOutcome, RunRequest, RunSummary};
+use bromsync_sim::dataset::Dataset;
+use bromsync_sim::generator::{GenerateOptions, generate};
+use bromsync_sim::server::{SimHandle, SimOptions, SimServer};
 use chrono::NaiveDate;
 
 pub const APP_ID: &str = "test-app";

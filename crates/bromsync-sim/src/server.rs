@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 use super::dataset::Dataset;
 use super::faults::{ActiveFaults, Fault, FaultPlan};
-use crate::snapshot::{EntityKind, SchoolId};
+use bromcom_api::{EntityKind, SchoolId};
 
 /// How to start a simulator.
 #[derive(Debug, Clone)]
