@@ -14,6 +14,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod eligibility;
+pub mod limit;
 pub mod roster;
 pub mod sim;
 pub mod snapshot;

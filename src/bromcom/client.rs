@@ -11,12 +11,12 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::ClientConfig;
 use super::error::{ClientBuildError, FetchError, FetchErrorKind, Problem};
 use super::mapping::read_entity_rows;
+use crate::limit::Limit;
 use crate::snapshot::{EntityKind, SchoolId, Snapshot};
 
 /// Pages larger than this are decoded on the blocking pool so that one big page does not hold
@@ -40,7 +40,8 @@ struct Inner {
     /// ApplicationId, ApplicationSecret (marked sensitive), Accept.
     headers: HeaderMap,
     config: ClientConfig,
-    in_flight: Semaphore,
+    /// Shared with the clients built before and after this one on a reload.
+    in_flight: Arc<Limit>,
 }
 
 impl std::fmt::Debug for Client {
@@ -77,6 +78,17 @@ impl From<Problem> for AttemptFailure {
 impl Client {
     /// Checks the configuration and builds the HTTP client. No request is made.
     pub fn new(config: ClientConfig) -> Result<Client, ClientBuildError> {
+        let in_flight = Arc::new(Limit::new(config.max_in_flight));
+        Client::with_request_limit(config, in_flight)
+    }
+
+    /// As [`Client::new`], with the cap on requests in flight given: a client rebuilt on a
+    /// reload counts its requests against the same cap as the old one's still going (the
+    /// caller resizes the cap to `config.max_in_flight`).
+    pub fn with_request_limit(
+        config: ClientConfig,
+        in_flight: Arc<Limit>,
+    ) -> Result<Client, ClientBuildError> {
         let invalid = |text: &str| ClientBuildError(text.to_owned());
         match url::Url::parse(&config.base_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
@@ -121,7 +133,7 @@ impl Client {
                 http,
                 base_url,
                 headers,
-                in_flight: Semaphore::new(config.max_in_flight),
+                in_flight,
                 config,
             }),
         })

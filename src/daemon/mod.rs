@@ -8,6 +8,8 @@
 //! signals turned into [`Control`] messages). Only [`signals`] and [`run_command`] touch the
 //! process; the rest runs in tests with no network and no signals.
 
+#[cfg(test)]
+mod limit_tests;
 pub mod runner;
 pub mod schedule;
 pub mod school;
