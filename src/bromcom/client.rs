@@ -353,7 +353,7 @@ fn check_status(response: &reqwest::Response) -> Result<(), AttemptFailure> {
         404 => Err(AttemptFailure::Fatal(FetchErrorKind::NotFound)),
         429 => Err(AttemptFailure::Retry {
             problem: Problem::Throttled,
-            retry_after: retry_after(response.headers()),
+            retry_after: retry_after(response.headers(), std::time::SystemTime::now()),
         }),
         408 | 500..=599 => Err(Problem::ServerStatus(status).into()),
         other => Err(AttemptFailure::Fatal(FetchErrorKind::UnexpectedStatus(
@@ -362,10 +362,16 @@ fn check_status(response: &reqwest::Response) -> Result<(), AttemptFailure> {
     }
 }
 
-/// `Retry-After` in whole seconds; an HTTP date or anything else is ignored (normal backoff).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    text.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// How long `Retry-After` asks to wait, in either of its forms (RFC 9110): whole seconds, or an
+/// HTTP date, counted from `now` (a date already past means "now"). Anything else is ignored
+/// (normal backoff).
+fn retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// Names a transport error by kind only: reqwest's text can be long and is not needed.
@@ -643,15 +649,31 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_reads_seconds_only() {
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
         let mut headers = HeaderMap::new();
-        assert_eq!(retry_after(&headers), None);
+        assert_eq!(retry_after(&headers, now), None);
         headers.insert(RETRY_AFTER, HeaderValue::from_static(" 7 "));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(7)));
+        // The three date formats HTTP allows, 90 s after `now`.
+        for date in [
+            "Wed, 21 Oct 2015 07:29:30 GMT",
+            "Wednesday, 21-Oct-15 07:29:30 GMT",
+            "Wed Oct 21 07:29:30 2015",
+        ] {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static(date));
+            assert_eq!(
+                retry_after(&headers, now),
+                Some(Duration::from_secs(90)),
+                "{date}"
+            );
+        }
         headers.insert(
             RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:00:00 GMT"),
         );
-        assert_eq!(retry_after(&headers), None);
+        assert_eq!(retry_after(&headers, now), Some(Duration::ZERO), "past");
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers, now), None);
     }
 }
