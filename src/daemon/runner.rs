@@ -103,7 +103,9 @@ impl SyncRunner {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The store, connecting (and migrating) first when there is none yet.
+    /// The store, connecting first when there is none yet. A schema that is not current
+    /// fails like a database that is down (and is looked at again the same way): an operator
+    /// may be about to run `bromsync migrate`.
     pub async fn store(&self) -> Result<Store, String> {
         if let Some(store) = self.state().store.clone() {
             return Ok(store);

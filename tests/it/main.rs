@@ -9,6 +9,7 @@ mod generator;
 mod guard;
 mod harness;
 mod hostile;
+mod least_privilege;
 mod secrets;
 mod support;
 mod sync;
