@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, PgPool};
+use sqlx::{ConnectOptions, Connection, PgPool};
 
 pub use apply::{ApplyOptions, ApplyOutcome, StagedRun, TableChange};
 pub use lock::SchoolLock;
@@ -107,6 +107,12 @@ impl Store {
     }
 
     async fn open(options: PgConnectOptions, max_connections: u32) -> Result<Store, StoreError> {
+        // The pool's own first connection retries a refused one until the acquire timeout; a
+        // plain connection first says at once that the database is down (or missing).
+        sqlx::PgConnection::connect_with(&options)
+            .await?
+            .close()
+            .await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(30))
