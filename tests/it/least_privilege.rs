@@ -4,6 +4,8 @@
 //! (`deploy/grants.sql`) on a database whose PUBLIC privileges were revoked.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use bromsync::store::Store;
 use secrecy::SecretString;
@@ -267,33 +269,39 @@ async fn the_daemon_waits_for_migrate_as_for_a_database_that_is_down() {
     let mut daemon = crate::harness::bromsync(&config, &["run"], &[])
         .spawn()
         .unwrap_or_else(|e| panic!("starting bromsync run: {e}"));
-    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     if let Some(stderr) = daemon.stderr.take() {
-        let lines = std::sync::Arc::clone(&lines);
+        let lines = Arc::clone(&lines);
         tokio::spawn(async move {
             use tokio::io::AsyncBufReadExt;
             let mut reader = tokio::io::BufReader::new(stderr).lines();
             while let Ok(Some(line)) = reader.next_line().await {
-                lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                lines
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(line);
             }
         });
     }
     let count = |needle: &str| {
         lines
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .filter(|line| line.contains(needle))
             .count()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while count("bromsync migrate") < 2 {
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "the daemon did not say twice that the schema needs `bromsync migrate`:\n{}",
-            lines.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
+            lines
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .join("\n")
         );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
         daemon.try_wait().ok().flatten().is_none(),
@@ -310,7 +318,7 @@ async fn the_daemon_waits_for_migrate_as_for_a_database_that_is_down() {
     let store = Store::connect(&SecretString::from(fixture.owner_url()), 2)
         .await
         .unwrap_or_else(|e| panic!("store: {e}"));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let succeeded: i64 =
             sqlx::query_scalar("SELECT count(*) FROM sync_runs WHERE status = 'succeeded'")
@@ -321,10 +329,10 @@ async fn the_daemon_waits_for_migrate_as_for_a_database_that_is_down() {
             break;
         }
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "no run succeeded after `bromsync migrate`"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     store.close().await;
     let pid = daemon
@@ -335,7 +343,7 @@ async fn the_daemon_waits_for_migrate_as_for_a_database_that_is_down() {
         .status()
         .unwrap_or_else(|e| panic!("kill: {e}"));
     assert!(killed.success());
-    let status = tokio::time::timeout(std::time::Duration::from_secs(15), daemon.wait())
+    let status = tokio::time::timeout(Duration::from_secs(15), daemon.wait())
         .await
         .unwrap_or_else(|_| panic!("the daemon did not stop"))
         .unwrap_or_else(|e| panic!("waiting for the daemon: {e}"));
