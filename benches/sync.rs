@@ -87,7 +87,7 @@ async fn bench(students: usize) {
     );
     drop((snapshot, decision));
 
-    let store = Store::connect(&SecretString::from(url.clone()), 4)
+    let store = Store::connect_and_migrate(&SecretString::from(url.clone()), 4)
         .await
         .expect("bench database");
     store.close().await;

@@ -23,7 +23,8 @@ use crate::why;
     about = "Syncs school rosters from Bromcom into Postgres for a parents'-evening system.",
     after_help = "Exit codes: 0 every school succeeded; 1 a run failed; 2 the configuration or \
 arguments were refused; 3 a run was refused by the removal guard; 4 a school was skipped \
-because another runner holds it.\n\nLogs go to stderr; RUST_LOG sets the level (default info)."
+because another runner holds it; 5 the database schema is not current (run `bromsync migrate` \
+with the role that owns the schema).\n\nLogs go to stderr; RUST_LOG sets the level (default info)."
 )]
 pub struct Cli {
     /// The configuration file (TOML); every key can be overridden as BROMSYNC_<SECTION>__<KEY>.
@@ -48,7 +49,8 @@ pub struct Cli {
 pub enum Command {
     /// Sync every configured school (or those named) once, then exit.
     Sync(SyncArgs),
-    /// Apply the database migrations and exit (runs also apply them at start).
+    /// Create the database if missing and apply the migrations, then exit: the only command
+    /// that changes the schema (run it with the role that owns it; the others only check).
     Migrate,
     /// Run as a daemon: sync every school on its cron schedule until stopped.
     #[command(
@@ -140,13 +142,20 @@ async fn dispatch(cli: Cli) -> u8 {
             Err(code) => code,
         },
         Command::Migrate => match load_settings(cli.config.as_ref()) {
-            Ok(settings) => match connect(&settings).await {
-                Ok(_) => {
-                    println!("migrations applied");
-                    exit::OK
+            Ok(settings) => {
+                let database = &settings.database;
+                match Store::connect_and_migrate(&database.url, database.max_connections).await {
+                    Ok(store) => {
+                        store.close().await;
+                        println!("migrations applied");
+                        exit::OK
+                    }
+                    Err(e) => {
+                        eprintln!("bromsync: cannot migrate the database: {e}");
+                        exit::FAILED
+                    }
                 }
-                Err(code) => code,
-            },
+            }
             Err(code) => code,
         },
         Command::Why(args) => match load_settings(cli.config.as_ref()) {
@@ -183,7 +192,11 @@ async fn connect(settings: &Settings) -> Result<Store, u8> {
         .await
         .map_err(|e| {
             eprintln!("bromsync: cannot use the database: {e}");
-            exit::FAILED
+            if e.is_schema_mismatch() {
+                exit::NOT_MIGRATED
+            } else {
+                exit::FAILED
+            }
         })
 }
 

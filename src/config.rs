@@ -290,17 +290,8 @@ impl Settings {
                 ));
             }
         }
-        match url::Url::parse(&self.bromcom.base_url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-            _ => {
-                return Err(invalid(
-                    "bromcom.base_url",
-                    format!(
-                        "`{}` is not an http(s) URL; production is https://api.bromcomcloud.com",
-                        self.bromcom.base_url
-                    ),
-                ));
-            }
+        if let Some(refusal) = crate::bromcom::base_url::refusal(&self.bromcom.base_url) {
+            return Err(invalid("bromcom.base_url", refusal));
         }
         if self.bromcom.application_id.trim().is_empty() {
             return Err(invalid(

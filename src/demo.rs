@@ -68,13 +68,14 @@ pub async fn run(args: &DemoArgs) -> u8 {
         args.seed
     );
 
-    let store = match Store::connect(&SecretString::from(args.database_url.clone()), 8).await {
-        Ok(store) => store,
-        Err(e) => {
-            eprintln!("bromsync demo: cannot use the database: {e}");
-            return exit::FAILED;
-        }
-    };
+    let store =
+        match Store::connect_and_migrate(&SecretString::from(args.database_url.clone()), 8).await {
+            Ok(store) => store,
+            Err(e) => {
+                eprintln!("bromsync demo: cannot use the database: {e}");
+                return exit::FAILED;
+            }
+        };
     let client = match Client::new(ClientConfig {
         base_url: sim.base_url(),
         application_id: DEMO_APP_ID.to_owned(),

@@ -20,6 +20,7 @@ pub mod daemon;
 pub mod demo;
 pub mod eligibility;
 pub mod exit;
+pub mod limit;
 pub mod report;
 pub mod roster;
 pub mod schedule;

@@ -9,6 +9,8 @@
 //! [`crate::schedule`]'s. Only [`signals`] and [`run_command`] touch the process; the rest runs
 //! in tests with no network and no signals.
 
+#[cfg(test)]
+mod limit_tests;
 pub mod runner;
 pub mod school;
 pub mod signals;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::{DatabaseSettings, SchoolSettings, Settings};
+use crate::limit::Limit;
 use crate::store::{Store, Trigger};
 use crate::sync::{self, RunOutcome, SkipReason, SyncContext};
 
@@ -64,6 +65,8 @@ pub struct SyncRunner {
 
 struct Inner {
     state: Mutex<State>,
+    /// The cap on requests to Bromcom in flight, kept across the clients a reload rebuilds.
+    requests: Arc<Limit>,
     /// One connection attempt at a time, so a dead database is not dialled by every school.
     connecting: tokio::sync::Mutex<()>,
 }
@@ -79,13 +82,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl SyncRunner {
     pub fn new(settings: &Settings) -> SyncRunner {
+        let requests = Arc::new(Limit::new(settings.bromcom.max_in_flight.max(1)));
         SyncRunner {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
                     database: settings.database.clone(),
                     store: None,
-                    client: build_client(settings),
+                    client: build_client(settings, &requests),
                 }),
+                requests,
                 connecting: tokio::sync::Mutex::new(()),
             }),
         }
@@ -98,7 +103,9 @@ impl SyncRunner {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The store, connecting (and migrating) first when there is none yet.
+    /// The store, connecting first when there is none yet. A schema that is not current
+    /// fails like a database that is down (and is looked at again the same way): an operator
+    /// may be about to run `bromsync migrate`.
     pub async fn store(&self) -> Result<Store, String> {
         if let Some(store) = self.state().store.clone() {
             return Ok(store);
@@ -147,7 +154,7 @@ impl SyncRunner {
                 Err(e) => warn!(
                     attempt,
                     retry_in_secs = pause.as_secs(),
-                    "cannot reach the database yet ({e}); the daemon keeps running and retries"
+                    "cannot use the database yet ({e}); the daemon keeps running and retries"
                 ),
             }
             tokio::select! {
@@ -193,8 +200,11 @@ impl Runner for SyncRunner {
     }
 
     fn reconfigure(&self, settings: &Settings) {
+        self.inner
+            .requests
+            .resize(settings.bromcom.max_in_flight.max(1));
         let mut state = self.state();
-        state.client = build_client(settings);
+        state.client = build_client(settings, &self.inner.requests);
         if !same_database(&state.database, &settings.database) {
             info!("database settings changed: reconnecting at the next run");
             state.database = settings.database.clone();
@@ -204,8 +214,11 @@ impl Runner for SyncRunner {
     }
 }
 
-fn build_client(settings: &Settings) -> Result<crate::bromcom::Client, String> {
-    crate::bromcom::Client::new(settings.bromcom.clone())
+fn build_client(
+    settings: &Settings,
+    requests: &Arc<Limit>,
+) -> Result<crate::bromcom::Client, String> {
+    crate::bromcom::Client::with_request_limit(settings.bromcom.clone(), Arc::clone(requests))
         .map_err(|e| format!("cannot set up the Bromcom client: {e}"))
 }
 

@@ -5,11 +5,11 @@
 //! that panics is logged and started again; no school's trouble reaches another school.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::{Id, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -17,6 +17,7 @@ use tracing::{error, info, warn};
 use super::runner::Runner;
 use super::school::{Clock, SchoolMsg, SchoolPlan, Shared, school_loop};
 use crate::config::Settings;
+use crate::limit::Limit;
 use crate::snapshot::SchoolId;
 
 /// What the daemon is told to do.
@@ -51,9 +52,7 @@ impl<R: Runner> Daemon<R> {
         let settings = Arc::new(settings);
         let shared = Arc::new(Shared {
             runner,
-            permits: RwLock::new(Arc::new(Semaphore::new(
-                settings.daemon.max_concurrent_schools.max(1),
-            ))),
+            permits: Limit::new(settings.daemon.max_concurrent_schools.max(1)),
             clock,
             cancel: CancellationToken::new(),
             in_flight: AtomicUsize::new(0),
@@ -147,11 +146,10 @@ impl<R: Runner> Daemon<R> {
             .map(|school| (school.id, SchoolPlan::new(&settings, school)))
             .collect();
         self.shared.runner.reconfigure(&settings);
-        if settings.daemon.max_concurrent_schools != self.settings.daemon.max_concurrent_schools {
-            // Runs in flight keep their permits from the old bound until they end.
-            self.shared
-                .set_max_concurrent(settings.daemon.max_concurrent_schools.max(1));
-        }
+        // Runs in flight keep their permits; the new bound counts them.
+        self.shared
+            .permits
+            .resize(settings.daemon.max_concurrent_schools.max(1));
         let removed: Vec<SchoolId> = self
             .schools
             .keys()

@@ -66,6 +66,38 @@ fn a_wrong_configuration_is_refused_naming_the_key() {
     assert!(stderr(&output).contains("--config"));
 }
 
+#[test]
+fn plain_http_to_bromcom_is_refused_unless_it_stays_on_this_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("http.toml");
+    let with_base_url = |url: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                "[database]\nurl = \"{}/bromsync_no_such_database\"\n[bromcom]\nbase_url = \"{url}\"\n\
+                 application_id = \"a\"\napplication_secret = \"b\"\n[[schools]]\nid = 1\n",
+                server_url()
+            ),
+        )
+        .unwrap();
+    };
+    for command in ["sync", "run"] {
+        with_base_url("http://api.bromcomcloud.com");
+        let output = bromsync(&["--config", path.to_str().unwrap(), command], &[]);
+        assert_eq!(output.status.code(), Some(2), "{command}");
+        let message = stderr(&output);
+        assert!(
+            message.contains("bromcom.base_url") && message.contains("plain http"),
+            "{message}"
+        );
+    }
+    // Loopback passes the check: the run then fails on the database (it does not exist).
+    with_base_url("http://127.0.0.1:1");
+    let output = bromsync(&["--config", path.to_str().unwrap(), "sync"], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("bromcom.base_url"));
+}
+
 #[tokio::test]
 async fn the_environment_supplies_the_secret_and_the_file_path() {
     let db = TestDb::new().await;

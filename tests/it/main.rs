@@ -9,6 +9,7 @@ mod generator;
 mod guard;
 mod harness;
 mod hostile;
+mod least_privilege;
 mod relay;
 mod secrets;
 mod support;

@@ -504,6 +504,14 @@ fn fault_answer(shared: &Shared, asked: &Asked, page: u32, fault: Fault) -> Resp
             }
             response
         }
+        Fault::TooManyRequestsUntil { wait_secs } => {
+            let mut response = status_response(429, "too many requests");
+            let at = std::time::SystemTime::now() + Duration::from_secs(wait_secs);
+            if let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(at)) {
+                response.headers_mut().insert(RETRY_AFTER, date);
+            }
+            response
+        }
         Fault::SuccessFalse { message } => {
             let body = match message {
                 Some(m) => serde_json::json!({"success": false, "message": m, "data": []}),
