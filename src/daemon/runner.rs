@@ -6,9 +6,11 @@
 //! its schedules) while the database is down, and a run that finds it down fails like any other
 //! run and is retried.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use secrecy::ExposeSecret;
@@ -147,21 +149,24 @@ impl SyncRunner {
     /// Connects at start, retrying with a growing pause (1 s doubling to 60 s) and logging each
     /// failure, until connected or `cancel` fires. Runs that come due meanwhile try too.
     pub async fn connect_with_backoff(&self, cancel: CancellationToken) {
-        let mut pause = Duration::from_secs(1);
-        for attempt in 1u32.. {
-            match self.store().await {
-                Ok(_) => return,
-                Err(e) => warn!(
-                    attempt,
+        let attempt = AtomicU32::new(0);
+        let connecting = (|| self.store())
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_secs(1))
+                    .with_max_delay(Duration::from_secs(60))
+                    .without_max_times(),
+            )
+            .notify(|e, pause| {
+                warn!(
+                    attempt = attempt.fetch_add(1, Ordering::Relaxed) + 1,
                     retry_in_secs = pause.as_secs(),
                     "cannot use the database yet ({e}); the daemon keeps running and retries"
-                ),
-            }
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(pause) => {}
-            }
-            pause = (pause * 2).min(Duration::from_secs(60));
+                );
+            });
+        tokio::select! {
+            _ = cancel.cancelled() => {}
+            _ = connecting => {}
         }
     }
 
