@@ -109,21 +109,6 @@ pub enum ClassKind {
     TutorGroup,
 }
 
-impl ClassKind {
-    /// The name the `classes.kind` column holds.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
-impl TryFrom<String> for ClassKind {
-    type Error = strum::ParseError;
-
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        text.parse()
-    }
-}
-
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::FromRow,
 )]
@@ -177,25 +162,6 @@ pub enum GroupKind {
     Custom,
 }
 
-impl GroupKind {
-    /// The name the `groups.kind` column holds.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(text: &str) -> Option<GroupKind> {
-        text.parse().ok()
-    }
-}
-
-impl TryFrom<String> for GroupKind {
-    type Error = strum::ParseError;
-
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        text.parse()
-    }
-}
-
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::FromRow,
 )]
@@ -241,25 +207,6 @@ pub enum ExcludedEntity {
     Group,
     /// A collection whose type is neither a class nor a group kind (or could not be read).
     Collection,
-}
-
-impl ExcludedEntity {
-    /// The name the `exclusions.entity` column holds.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(text: &str) -> Option<ExcludedEntity> {
-        text.parse().ok()
-    }
-}
-
-impl TryFrom<String> for ExcludedEntity {
-    type Error = strum::ParseError;
-
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        text.parse()
-    }
 }
 
 /// Why a record, link or membership was left out. The codes are eligibility.md's.
@@ -309,15 +256,6 @@ impl Reason {
     /// Every reason, in declared (and `Ord`) order: derived from the enum, so a new reason is
     /// never missing from it.
     pub const ALL: &'static [Reason] = Reason::VARIANTS;
-
-    /// The code, as eligibility.md and the `exclusions.reasons` column write it.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(text: &str) -> Option<Reason> {
-        text.parse().ok()
-    }
 }
 
 /// A record by kind and Bromcom ID, as named in an explanation.
@@ -358,3 +296,29 @@ pub struct Decision {
     pub roster: Roster,
     pub exclusions: Exclusions,
 }
+
+/// The names these enums go by in the database's text columns and in reports, as strum derives
+/// them (snake_case), and reading them back.
+macro_rules! named_in_text {
+    ($($kind:ty),*) => {$(
+        impl $kind {
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                text.parse().ok()
+            }
+        }
+
+        impl TryFrom<String> for $kind {
+            type Error = strum::ParseError;
+
+            fn try_from(text: String) -> Result<Self, Self::Error> {
+                text.parse()
+            }
+        }
+    )*};
+}
+
+named_in_text!(ClassKind, GroupKind, ExcludedEntity, Reason);

@@ -50,24 +50,7 @@ impl Fixture {
 impl Drop for Fixture {
     fn drop(&mut self) {
         drop_database(self.database.clone());
-        let role = self.role.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async move {
-                let mut conn = PgConnection::connect(&format!("{}/postgres", server_url()))
-                    .await
-                    .ok()?;
-                let sql = format!("DROP ROLE IF EXISTS \"{role}\"");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut conn)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        on_server_blocking(format!("DROP ROLE IF EXISTS \"{}\"", self.role));
     }
 }
 

@@ -48,8 +48,14 @@ impl Drop for TestDb {
 }
 
 /// Drops the database `name` if it exists, forcing off any connection left open; callable
-/// outside async code (from `Drop`), where it runs on a short-lived runtime of its own.
+/// outside async code (from `Drop`).
 pub fn drop_database(name: String) {
+    on_server_blocking(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+}
+
+/// Runs one statement on the test server's `postgres` database, ignoring failure (clean-up);
+/// callable from `Drop`, where it runs on a short-lived runtime of its own.
+pub fn on_server_blocking(sql: String) {
     let _ = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -59,7 +65,6 @@ pub fn drop_database(name: String) {
             let mut conn = sqlx::PgConnection::connect(&format!("{}/postgres", server_url()))
                 .await
                 .ok()?;
-            let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .execute(&mut conn)
                 .await
