@@ -27,7 +27,17 @@ pub struct Settings {
     #[serde(default)]
     pub daemon: DaemonSettings,
     #[serde(default)]
+    pub http: HttpSettings,
+    #[serde(default)]
     pub schools: Vec<SchoolSettings>,
+}
+
+/// The daemon's health and metrics endpoints (`/healthz`, `/readyz`, `/metrics`): off unless
+/// `listen` is set.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -50,6 +60,8 @@ pub struct SyncSettings {
     /// How long a teacher's hand-set room is kept after the teacher leaves the roster, so that
     /// it comes back with them.
     pub room_retention_days: u32,
+    /// How long record history (`bromsync history`) is kept.
+    pub history_retention_days: u32,
     pub removal_guard: RemovalGuard,
 }
 
@@ -57,6 +69,7 @@ impl Default for SyncSettings {
     fn default() -> Self {
         SyncSettings {
             room_retention_days: 400,
+            history_retention_days: 400,
             removal_guard: RemovalGuard::default(),
         }
     }
@@ -126,6 +139,9 @@ pub struct SchoolSettings {
     /// Overrides `sync.removal_guard` for this school.
     #[serde(default)]
     pub removal_guard: Option<RemovalGuard>,
+    /// Parents and staff sign in through single sign-on: runs count who has no email.
+    #[serde(default)]
+    pub sso: bool,
 }
 
 fn default_timezone() -> String {
@@ -141,6 +157,7 @@ impl SchoolSettings {
             timezone: default_timezone(),
             schedule: None,
             removal_guard: None,
+            sso: false,
         }
     }
 

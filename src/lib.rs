@@ -14,6 +14,8 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod eligibility;
+pub mod metrics;
+pub mod ops;
 pub mod roster;
 pub mod sim;
 pub mod snapshot;

@@ -6,10 +6,12 @@
 //! finished [`Decision`](crate::roster::Decision).
 
 mod apply;
+mod history;
 mod lock;
 mod read;
 mod runs;
 mod tables;
+mod views;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -19,10 +21,15 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
 pub use apply::{ApplyOptions, ApplyOutcome, StagedRun, TableChange};
+pub use history::{HISTORY_ENTITIES, HistoryEvent};
 pub use lock::SchoolLock;
 pub use read::StoredExclusion;
 pub use runs::{RunRecord, RunStatus, Trigger};
 pub use tables::ROSTER_TABLES;
+pub use views::{
+    DatabaseReadiness, ExportClass, ExportGroup, ExportParent, ExportStudent, ExportTeacher,
+    LatestRun, MissingEmail, RowStream, RunHistory,
+};
 
 /// Why the store could not do what was asked. Texts never contain the database password.
 #[derive(Debug, thiserror::Error)]
