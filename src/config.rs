@@ -417,6 +417,23 @@ mod tests {
     }
 
     #[test]
+    fn sso_and_the_http_listener_are_off_unless_set() {
+        let settings = from_toml(GOOD).expect("loads");
+        assert!(!settings.schools[0].sso);
+        assert_eq!(settings.http.listen, None);
+        assert_eq!(settings.sync.history_retention_days, 400);
+        let text = GOOD.replace("id = 20001", "id = 20001\nsso = true").replace(
+            "[[schools]]\n        id = 20001",
+            "[http]\nlisten = \"127.0.0.1:9187\"\n[[schools]]\n        id = 20001",
+        );
+        let settings = from_toml(&text).expect("loads");
+        assert!(settings.schools[0].sso && !settings.schools[1].sso);
+        assert_eq!(settings.http.listen, Some(([127, 0, 0, 1], 9187).into()));
+        let message = refused(&text.replace("127.0.0.1:9187", "localhost"));
+        assert!(message.contains("http.listen"), "{message}");
+    }
+
+    #[test]
     fn an_unknown_key_is_refused_by_name() {
         let text = GOOD.replace(
             "application_id = \"app\"",
