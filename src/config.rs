@@ -422,10 +422,12 @@ mod tests {
         assert!(!settings.schools[0].sso);
         assert_eq!(settings.http.listen, None);
         assert_eq!(settings.sync.history_retention_days, 400);
-        let text = GOOD.replace("id = 20001", "id = 20001\nsso = true").replace(
-            "[[schools]]\n        id = 20001",
-            "[http]\nlisten = \"127.0.0.1:9187\"\n[[schools]]\n        id = 20001",
-        );
+        let text = GOOD
+            .replace("id = 20001", "id = 20001\nsso = true")
+            .replace(
+                "[[schools]]\n        id = 20001",
+                "[http]\nlisten = \"127.0.0.1:9187\"\n[[schools]]\n        id = 20001",
+            );
         let settings = from_toml(&text).expect("loads");
         assert!(settings.schools[0].sso && !settings.schools[1].sso);
         assert_eq!(settings.http.listen, Some(([127, 0, 0, 1], 9187).into()));

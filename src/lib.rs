@@ -5,7 +5,8 @@
 //! fetches a whole [`snapshot::Snapshot`], [`eligibility`] decides who comes through (a pure
 //! function producing a [`roster::Roster`] and [`roster::Exclusions`]), and [`store`] writes the
 //! difference into Postgres in one transaction. [`sync`] drives one school's run; [`daemon`]
-//! schedules runs for many schools; [`cli`] is what operators type; [`sim`] is the Bromcom
+//! schedules runs for many schools; [`ops`] holds the operator views (export, status, check,
+//! history, health and [`metrics`]); [`cli`] is what operators type; [`sim`] is the Bromcom
 //! simulator that tests, the demo and the benchmark use.
 
 pub mod bromcom;

@@ -1,6 +1,6 @@
 //! The Postgres store: migrations, the single-runner lock, writing a school's new roster as
-//! the difference against what it has (one transaction), and run records. Nothing else in the
-//! program writes SQL.
+//! the difference against what it has (one transaction), run records, record history, and the
+//! read-only views operators' commands use. Nothing else in the program writes SQL.
 //!
 //! The network is never awaited here: callers fetch and decide first, then hand the store a
 //! finished [`Decision`](crate::roster::Decision).

@@ -256,16 +256,21 @@ impl Store {
             .map(|m| format!("{} {}", m.version, m.description))
             .collect();
         let missing_privileges: Vec<String> = sqlx::query_scalar(
-            "SELECT p.privilege || ' on ' || t.name FROM unnest($1::text[]) AS t(name) \
-               CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p(privilege) \
-             WHERE coalesce(NOT has_table_privilege(to_regclass(t.name), p.privilege), true) \
-             UNION ALL \
-             SELECT 'USAGE on sequence sync_runs_run_id_seq' \
-             WHERE coalesce(NOT has_sequence_privilege( \
-                     to_regclass('sync_runs_run_id_seq'), 'USAGE'), true) \
-             UNION ALL \
-             SELECT 'TEMPORARY on database ' || current_database() \
-             WHERE NOT has_database_privilege(current_database(), 'TEMPORARY')",
+            "SELECT missing FROM ( \
+               SELECT p.privilege || ' on ' || t.name AS missing, t.n AS table_order, \
+                      p.n AS privilege_order \
+                 FROM unnest($1::text[]) WITH ORDINALITY AS t(name, n) \
+                 CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) \
+                   WITH ORDINALITY AS p(privilege, n) \
+                WHERE coalesce(NOT has_table_privilege(to_regclass(t.name), p.privilege), true) \
+               UNION ALL \
+               SELECT 'USAGE on sequence sync_runs_run_id_seq', 1000, 0 \
+                WHERE coalesce(NOT has_sequence_privilege( \
+                        to_regclass('sync_runs_run_id_seq'), 'USAGE'), true) \
+               UNION ALL \
+               SELECT 'TEMPORARY on database ' || current_database(), 1001, 0 \
+                WHERE NOT has_database_privilege(current_database(), 'TEMPORARY') \
+             ) m ORDER BY table_order, privilege_order",
         )
         .bind(RUN_TABLES.as_slice())
         .fetch_all(&self.pool)

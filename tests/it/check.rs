@@ -135,3 +135,55 @@ async fn check_tells_rejected_credentials_from_an_unknown_school() {
     );
     assert!(!stdout(&output).contains(APP_SECRET));
 }
+
+#[tokio::test]
+async fn check_names_each_privilege_the_role_lacks() {
+    let db = TestDb::new().await;
+    let sim = start_sim(dataset(&[GRANTED])).await;
+    let role = format!("bromsync_check_{}", rand::random::<u32>());
+    let pool = db.store.pool();
+    // CREATE on the schema only because today's connect runs the (already applied) migrations.
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT CREATE, USAGE ON SCHEMA public TO {role}"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"),
+        format!("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}"),
+        format!("REVOKE INSERT ON students FROM {role}"),
+        format!("REVOKE DELETE ON record_history FROM {role}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("postgres://{role}@127.0.0.1:5432/{}", db.name);
+    let config = write_config(
+        dir.path(),
+        &url,
+        &sim,
+        100_000,
+        &[format!("id = {GRANTED}")],
+        "",
+    );
+    let output = run_binary(&config, &["check", "--json"], &[]).await;
+    let text = run_binary(&config, &["check"], &[]).await;
+    for sql in [format!("DROP OWNED BY {role}"), format!("DROP ROLE {role}")] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        parse(&output)["database"],
+        json!({"ok": false, "migrations_pending": [],
+               "missing_privileges": ["INSERT on students", "DELETE on record_history"],
+               "error": null})
+    );
+    let text = stdout(&text);
+    assert!(
+        text.contains("the role lacks: INSERT on students, DELETE on record_history"),
+        "{text}"
+    );
+}
