@@ -1,5 +1,7 @@
-//! The commands an operator types: `sync`, `run`, `migrate`, `demo`, `sim`. Each prints counts
-//! and IDs, never names; each exits non-zero when something went wrong, and says what.
+//! The commands an operator types: `sync`, `run`, `migrate`, `why`, `export`, `status`,
+//! `check`, `history`, `demo`, `sim` (the operator views live in [`crate::ops`]). Each prints
+//! counts and IDs, never names (but for export's CSV, which is the roster by design); each exits
+//! non-zero when something went wrong, and says what.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,6 +72,40 @@ the daemon."
     /// Say why a record is or is not in the roster, following a ripple back to where it
     /// started (from what the latest successful run stored; IDs and reasons only).
     Why(WhyArgs),
+    /// One roster table of one school as CSV (the "Export Classes" button), from what the
+    /// latest successful run stored.
+    #[command(
+        after_help = "Columns:\n  classes   class_id,name,subject,kind,main_teacher_staff_id,staff_ids,student_ids\n  \
+students  student_id,first_name,last_name,date_of_birth,tutor_group,year_group\n  \
+teachers  staff_id,title,first_name,last_name,email,room\n  \
+parents   person_id,title,first_name,last_name,email,phone,student_ids\n  \
+groups    group_id,name,kind,student_ids\n\nRows by ID; ID lists ascending, separated by one space; \
+an absent value is an empty field; dates yyyy-mm-dd.\n\nExit codes: 0 written; 1 the database or \
+the output failed; 2 the school is not configured."
+    )]
+    Export(crate::ops::export::ExportArgs),
+    /// Each school's latest run, last success, a refused run waiting, the next scheduled run,
+    /// and (SSO schools) who has no email.
+    #[command(
+        after_help = "Exit codes: 0 every school's latest run succeeded; 1 a school's latest run \
+failed or was refused, or it never ran (or the database cannot be read); 2 the school is not configured."
+    )]
+    Status(crate::ops::status::StatusArgs),
+    /// Whether everything a run needs is in place: configuration, database (migrations,
+    /// privileges), and per school every entity granted in Bromcom.
+    #[command(
+        after_help = "Bromcom is asked one cheap question per school and entity (a page past the \
+end), so this is quick even for the largest school.\n\nExit codes: 0 all is well; 1 something \
+needs fixing (printed); 2 the configuration or arguments were refused."
+    )]
+    Check(crate::ops::check::CheckArgs),
+    /// Since when: the runs that added a record to the roster, changed it (column names only)
+    /// or removed it (with its exclusion reasons), newest first.
+    #[command(
+        after_help = "Kept for sync.history_retention_days (default 400).\n\nExit codes: 0 \
+printed (also when there is no history); 1 the database cannot be read; 2 the school is not configured."
+    )]
+    History(crate::ops::history::HistoryArgs),
     /// The embedded default: a generated school on the built-in simulator, synced into the
     /// local Postgres, with what came through and what was left out.
     #[cfg(feature = "sim")]
@@ -162,6 +198,22 @@ async fn dispatch(cli: Cli) -> u8 {
             Ok(settings) => why_command(&settings, &args).await,
             Err(code) => code,
         },
+        Command::Export(args) => match load_settings(cli.config.as_ref()) {
+            Ok(settings) => ops_exit(crate::ops::export::run(&settings, &args).await),
+            Err(code) => code,
+        },
+        Command::Status(args) => match load_settings(cli.config.as_ref()) {
+            Ok(settings) => ops_exit(crate::ops::status::run(&settings, &args).await),
+            Err(code) => code,
+        },
+        Command::Check(args) => match load_settings(cli.config.as_ref()) {
+            Ok(settings) => ops_exit(crate::ops::check::run(&settings, &args).await),
+            Err(code) => code,
+        },
+        Command::History(args) => match load_settings(cli.config.as_ref()) {
+            Ok(settings) => ops_exit(crate::ops::history::run(&settings, &args).await),
+            Err(code) => code,
+        },
         #[cfg(feature = "sim")]
         Command::Demo(args) => crate::demo::run(&args).await,
         #[cfg(feature = "sim")]
@@ -173,6 +225,21 @@ async fn dispatch(cli: Cli) -> u8 {
             }
         },
         Command::Run => crate::daemon::run_command(cli.config.as_deref()).await,
+    }
+}
+
+/// An operator view's result as an exit code, its error said on stderr.
+fn ops_exit(result: Result<crate::ops::Verdict, crate::ops::OpsError>) -> u8 {
+    match result {
+        Ok(crate::ops::Verdict::AllWell) => exit::OK,
+        Ok(crate::ops::Verdict::Problems) => exit::FAILED,
+        Err(e) => {
+            eprintln!("bromsync: {e}");
+            match e {
+                crate::ops::OpsError::Refused(_) => exit::BAD_CONFIG,
+                crate::ops::OpsError::Failed(_) => exit::FAILED,
+            }
+        }
     }
 }
 

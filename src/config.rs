@@ -29,7 +29,17 @@ pub struct Settings {
     #[serde(default)]
     pub daemon: DaemonSettings,
     #[serde(default)]
+    pub http: HttpSettings,
+    #[serde(default)]
     pub schools: Vec<SchoolSettings>,
+}
+
+/// The daemon's health and metrics endpoints (`/healthz`, `/readyz`, `/metrics`): off unless
+/// `listen` is set.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -52,6 +62,8 @@ pub struct SyncSettings {
     /// How long a teacher's hand-set room is kept after the teacher leaves the roster, so that
     /// it comes back with them.
     pub room_retention_days: u32,
+    /// How long record history (`bromsync history`) is kept.
+    pub history_retention_days: u32,
     pub removal_guard: RemovalGuard,
 }
 
@@ -59,6 +71,7 @@ impl Default for SyncSettings {
     fn default() -> Self {
         SyncSettings {
             room_retention_days: 400,
+            history_retention_days: 400,
             removal_guard: RemovalGuard::default(),
         }
     }
@@ -129,6 +142,9 @@ pub struct SchoolSettings {
     /// Overrides `sync.removal_guard` for this school.
     #[serde(default)]
     pub removal_guard: Option<RemovalGuard>,
+    /// Parents and staff sign in through single sign-on: runs count who has no email.
+    #[serde(default)]
+    pub sso: bool,
 }
 
 fn default_timezone() -> Tz {
@@ -144,6 +160,7 @@ impl SchoolSettings {
             timezone: default_timezone(),
             schedule: None,
             removal_guard: None,
+            sso: false,
         }
     }
 }
@@ -161,9 +178,8 @@ impl Settings {
             school: school.clone(),
             trigger,
             guard: self.guard_of(school),
-            room_retention: Duration::from_secs(
-                u64::from(self.sync.room_retention_days) * 24 * 3600,
-            ),
+            room_retention: days(self.sync.room_retention_days),
+            history_retention: days(self.sync.history_retention_days),
             accept_removals: false,
             dry_run: false,
             scheduled_for: None,
@@ -178,6 +194,10 @@ impl Settings {
     pub fn school(&self, id: SchoolId) -> Option<&SchoolSettings> {
         self.schools.iter().find(|s| s.id == id)
     }
+}
+
+fn days(count: u32) -> Duration {
+    Duration::from_secs(u64::from(count) * 24 * 3600)
 }
 
 /// Why a configuration was refused; every message names the key and what would be right.
@@ -405,6 +425,25 @@ mod tests {
             settings.guard_of(&settings.schools[0]),
             RemovalGuard::default()
         );
+    }
+
+    #[test]
+    fn sso_and_the_http_listener_are_off_unless_set() {
+        let settings = from_toml(GOOD).expect("loads");
+        assert!(!settings.schools[0].sso);
+        assert_eq!(settings.http.listen, None);
+        assert_eq!(settings.sync.history_retention_days, 400);
+        let text = GOOD
+            .replace("id = 20001", "id = 20001\nsso = true")
+            .replace(
+                "[[schools]]\n        id = 20001",
+                "[http]\nlisten = \"127.0.0.1:9187\"\n[[schools]]\n        id = 20001",
+            );
+        let settings = from_toml(&text).expect("loads");
+        assert!(settings.schools[0].sso && !settings.schools[1].sso);
+        assert_eq!(settings.http.listen, Some(([127, 0, 0, 1], 9187).into()));
+        let message = refused(&text.replace("127.0.0.1:9187", "localhost"));
+        assert!(message.contains("http.listen"), "{message}");
     }
 
     #[test]

@@ -94,6 +94,7 @@ pub async fn run(args: &DemoArgs) -> u8 {
         trigger: Trigger::Manual,
         guard: Default::default(),
         room_retention: std::time::Duration::from_secs(400 * 24 * 3600),
+        history_retention: std::time::Duration::from_secs(400 * 24 * 3600),
         // The demo database is the demo's own: a new seed or size is a new school, not an
         // accident to guard against.
         accept_removals: true,

@@ -6,6 +6,7 @@
 //! function producing a [`roster::Roster`] and [`roster::Exclusions`]), and [`store`] writes the
 //! difference into Postgres in one transaction. [`sync`] drives one school's run; [`daemon`]
 //! schedules runs for many schools; [`why`] answers for a record from what the store holds;
+//! [`ops`] holds the operator views (export, status, check, history, health and [`metrics`]);
 //! [`cli`] is what operators type, and nothing below it imports it.
 //!
 //! The Bromcom simulator that tests, the demo and the benchmarks use is the workspace crate
@@ -21,6 +22,8 @@ pub mod demo;
 pub mod eligibility;
 pub mod exit;
 pub mod limit;
+pub mod metrics;
+pub mod ops;
 pub mod report;
 pub mod roster;
 pub mod schedule;

@@ -75,6 +75,12 @@ pub fn print_summary(summary: &RunSummary) {
             println!("    {entity:<10} {total:>6}  ({})", reasons.join(", "));
         }
     }
+    if let Some(missing) = summary.sso_missing_email {
+        println!(
+            "  without email (SSO sign-in fails): parents {}, teachers {}",
+            missing.parents, missing.teachers
+        );
+    }
     if !summary.dropped.is_empty() {
         println!("  links and memberships dropped:");
         for (entity, reasons) in &summary.dropped {

@@ -14,7 +14,9 @@ use crate::config::{RemovalGuard, SchoolSettings};
 use crate::eligibility;
 use crate::roster::Decision;
 use crate::snapshot::SchoolId;
-use crate::store::{ApplyOptions, RunRecord, RunStatus, Store, StoreError, TableChange, Trigger};
+use crate::store::{
+    ApplyOptions, MissingEmail, RunRecord, RunStatus, Store, StoreError, TableChange, Trigger,
+};
 
 /// What a run needs from the process: the database and the Bromcom client.
 #[derive(Clone, Debug)]
@@ -30,6 +32,8 @@ pub struct RunRequest {
     pub trigger: Trigger,
     pub guard: RemovalGuard,
     pub room_retention: Duration,
+    /// How long record history is kept.
+    pub history_retention: Duration,
     /// Write removals the guard would refuse (recorded on the run).
     pub accept_removals: bool,
     /// Decide and count, write nothing, record nothing.
@@ -63,6 +67,8 @@ pub struct RunSummary {
     pub excluded_by_reason: BTreeMap<String, BTreeMap<String, u64>>,
     pub violations: Vec<GuardViolation>,
     pub duration: Duration,
+    /// For schools with SSO: the roster's parents and teachers without an email.
+    pub sso_missing_email: Option<MissingEmail>,
 }
 
 #[derive(Debug)]
@@ -118,7 +124,48 @@ pub async fn run_school(ctx: &SyncContext, request: RunRequest) -> Result<RunOut
         trigger = %request.trigger,
         run_id = tracing::field::Empty
     );
-    run_school_inner(ctx, request).instrument(span).await
+    let (school_id, trigger, dry_run) = (request.school.id, request.trigger, request.dry_run);
+    let clock = Instant::now();
+    let result = run_school_inner(ctx, request).instrument(span).await;
+    if !dry_run {
+        record_metrics(school_id, trigger, &result, clock.elapsed());
+    }
+    result
+}
+
+/// The run's outcome in the process's metrics (a no-op unless the daemon serves them).
+fn record_metrics(
+    school_id: SchoolId,
+    trigger: Trigger,
+    result: &Result<RunOutcome, SyncError>,
+    elapsed: Duration,
+) {
+    use crate::metrics::{RunOutcomeLabel, run_finished, run_succeeded};
+    let outcome = match result {
+        Ok(RunOutcome::Succeeded(summary)) => {
+            let rows = summary
+                .roster_changes
+                .iter()
+                .map(|c| (c.table, (c.existing + c.added).saturating_sub(c.removed)));
+            // Every entity, so that one whose exclusions all came back reads 0, not its old count.
+            let excluded = [
+                "student",
+                "teacher",
+                "parent",
+                "class",
+                "group",
+                "collection",
+            ]
+            .map(|entity| (entity, summary.excluded.get(entity).copied().unwrap_or(0)));
+            run_succeeded(school_id, Utc::now(), rows, excluded);
+            RunOutcomeLabel::Succeeded
+        }
+        Ok(RunOutcome::Refused(_)) => RunOutcomeLabel::Refused,
+        Ok(RunOutcome::Skipped(_)) => RunOutcomeLabel::Skipped,
+        Ok(RunOutcome::DryRun(_)) => return,
+        Err(_) => RunOutcomeLabel::Failed,
+    };
+    run_finished(school_id, trigger, outcome, elapsed);
 }
 
 async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunOutcome, SyncError> {
@@ -216,6 +263,9 @@ async fn fetch_decide_write(
         .await
         .map_err(store_error)?;
     let mut summary = summarize(school_id, &decision, &staged, clock);
+    if school.sso {
+        summary.sso_missing_email = Some(missing_email(&decision.roster));
+    }
     summary.violations = check_removals(staged.roster_changes(), request.guard);
 
     if request.dry_run {
@@ -273,6 +323,7 @@ async fn fetch_decide_write(
             &record,
             ApplyOptions {
                 room_retention: request.room_retention,
+                history_retention: request.history_retention,
             },
         )
         .await
@@ -358,6 +409,16 @@ fn summarize(
         excluded_by_reason,
         violations: Vec::new(),
         duration: clock.elapsed(),
+        sso_missing_email: None,
+    }
+}
+
+/// Parents and teachers that come through without an email: locked out where sign-in is SSO.
+fn missing_email(roster: &crate::roster::Roster) -> MissingEmail {
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    MissingEmail {
+        parents: count(roster.parents.iter().filter(|p| p.email.is_none()).count()),
+        teachers: count(roster.teachers.iter().filter(|t| t.email.is_none()).count()),
     }
 }
 
@@ -380,6 +441,7 @@ fn record_of(request: &RunRequest, summary: &RunSummary, started_at: DateTime<Ut
     record.removed = per_table(|c| c.removed);
     record.excluded = summary.excluded.clone();
     record.dropped = summary.dropped.clone();
+    record.sso_missing_email = summary.sso_missing_email;
     record.scheduled_for = request.scheduled_for;
     record
 }
@@ -401,8 +463,15 @@ pub fn describe_changes(summary: &RunSummary) -> String {
         .iter()
         .map(|(entity, n)| format!("{entity} {n}"))
         .collect();
+    let sso = match summary.sso_missing_email {
+        Some(missing) => format!(
+            "; without email (SSO): parents {}, teachers {}",
+            missing.parents, missing.teachers
+        ),
+        None => String::new(),
+    };
     format!(
-        "{}; excluded: {}",
+        "{}; excluded: {}{sso}",
         tables.join(", "),
         if excluded.is_empty() {
             "none".to_owned()

@@ -143,6 +143,11 @@ impl Client {
         &self.inner.config
     }
 
+    /// The HTTP client, the base URL and the credential headers, for [`super::probe`].
+    pub(super) fn http_parts(&self) -> (&reqwest::Client, &str, &HeaderMap) {
+        (&self.inner.http, &self.inner.base_url, &self.inner.headers)
+    }
+
     /// Fetches every entity of one school, whole, or fails naming the entity. Entities are
     /// fetched concurrently; the first failure cancels the rest.
     pub async fn fetch_school(&self, school_id: SchoolId) -> Result<Snapshot, FetchError> {
@@ -290,8 +295,9 @@ impl Client {
                 .get(url)
                 .headers(self.inner.headers.clone())
                 .send()
-                .await
-                .map_err(|e| transport_problem(&e))?;
+                .await;
+            crate::metrics::bromcom_request_to(url, response.as_ref().ok().map(|r| r.status()));
+            let response = response.map_err(|e| transport_problem(&e))?;
             check_status(&response)?;
             self.read_body(response).await?
         };

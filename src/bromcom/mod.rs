@@ -7,10 +7,12 @@ pub mod base_url;
 pub mod client;
 pub mod error;
 pub mod mapping;
+pub mod probe;
 
 pub use client::Client;
 pub use error::{ClientBuildError, FetchError, FetchErrorKind, Problem};
 pub use mapping::snapshot_from_rows;
+pub use probe::ProbeAnswer;
 
 use std::time::Duration;
 

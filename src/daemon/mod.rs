@@ -58,6 +58,10 @@ pub async fn run_command(config_path: Option<&Path>) -> u8 {
         }
     };
     let runner = Arc::new(SyncRunner::new(&settings));
+    let endpoints = match serve_endpoints(&settings, &runner).await {
+        Ok(endpoints) => endpoints,
+        Err(code) => return code,
+    };
     let connecting = CancellationToken::new();
     let connector = {
         let runner = Arc::clone(&runner);
@@ -68,6 +72,10 @@ pub async fn run_command(config_path: Option<&Path>) -> u8 {
     daemon.run(control_rx).await;
     connecting.cancel();
     listening.abort();
+    if let Some((stop, task)) = endpoints {
+        stop.cancel();
+        let _ = task.await;
+    }
     let _ = connector.await;
     if tokio::time::timeout(Duration::from_secs(5), runner.close())
         .await
@@ -77,4 +85,40 @@ pub async fn run_command(config_path: Option<&Path>) -> u8 {
     }
     info!("daemon stopped");
     exit::OK
+}
+
+/// With `[http] listen`: the metrics recorder installed and `/healthz`, `/readyz`, `/metrics`
+/// served until the returned token is cancelled. An address that cannot be bound stops the
+/// daemon at start (exit 1), rather than running unwatched.
+async fn serve_endpoints(
+    settings: &crate::config::Settings,
+    runner: &Arc<SyncRunner>,
+) -> Result<Option<(CancellationToken, tokio::task::JoinHandle<()>)>, u8> {
+    let Some(addr) = settings.http.listen else {
+        return Ok(None);
+    };
+    let metrics = crate::metrics::install().map_err(|e| {
+        eprintln!("bromsync: cannot set up metrics: {e}");
+        exit::FAILED
+    })?;
+    let listener = crate::ops::endpoints::bind(addr).await.map_err(|e| {
+        eprintln!("bromsync: cannot listen on {addr} (http.listen): {e}");
+        exit::FAILED
+    })?;
+    let ready: crate::ops::endpoints::ReadyCheck = {
+        let runner = Arc::clone(runner);
+        Arc::new(move || {
+            let runner = Arc::clone(&runner);
+            Box::pin(async move {
+                match runner.store().await {
+                    Ok(store) => store.ping().await.is_ok(),
+                    Err(_) => false,
+                }
+            })
+        })
+    };
+    let stop = CancellationToken::new();
+    let task = crate::ops::endpoints::serve(listener, metrics, ready, stop.clone());
+    info!(%addr, "serving /healthz, /readyz and /metrics");
+    Ok(Some((stop, task)))
 }

@@ -38,6 +38,8 @@ impl TableChange {
 #[derive(Debug, Clone, Copy)]
 pub struct ApplyOptions {
     pub room_retention: Duration,
+    /// How long record history is kept; older events are pruned by this commit.
+    pub history_retention: Duration,
 }
 
 /// What a committed run did.
@@ -108,6 +110,15 @@ impl StagedRun {
     ) -> Result<ApplyOutcome, StoreError> {
         let school_id = self.school_id;
         let run_id = insert_run(&mut *self.tx, record).await?;
+        // Before any write: events compare the staged roster with the rows as they are.
+        super::history::record(
+            &mut self.tx,
+            school_id,
+            run_id,
+            &self.roster_changes,
+            options.history_retention,
+        )
+        .await?;
         keep_rooms_of_leaving_teachers(&mut self.tx, school_id).await?;
         let specs = tables::roster_tables_specs();
         for spec in specs.iter().rev() {

@@ -1,17 +1,19 @@
 //! The Postgres store: migrations (applied by `migrate` alone, checked by everyone else), the
-//! single-runner lock, writing a school's new roster as
-//! the difference against what it has (one transaction), and run records. Nothing else in the
-//! program writes SQL.
+//! single-runner lock, writing a school's new roster as the difference against what it has (one
+//! transaction), run records, record history, and the read-only views operators' commands use.
+//! Nothing else in the program writes SQL.
 //!
 //! The network is never awaited here: callers fetch and decide first, then hand the store a
 //! finished [`Decision`](crate::roster::Decision).
 
 mod apply;
+mod history;
 mod lock;
 mod read;
 mod runs;
 mod schema;
 mod tables;
+mod views;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -21,10 +23,15 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
 pub use apply::{ApplyOptions, ApplyOutcome, StagedRun, TableChange};
+pub use history::{HISTORY_ENTITIES, HistoryEvent};
 pub use lock::SchoolLock;
 pub use read::StoredExclusion;
 pub use runs::{RunRecord, RunStatus, Trigger};
 pub use tables::ROSTER_TABLES;
+pub use views::{
+    DatabaseReadiness, ExportClass, ExportGroup, ExportParent, ExportStudent, ExportTeacher,
+    LatestRun, MissingEmail, RowStream, RunHistory,
+};
 
 /// Why the store could not do what was asked. Texts never contain the database password.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +96,15 @@ impl Store {
             return Err(e);
         }
         Ok(store)
+    }
+
+    /// Connects without checking the schema, for `check`, which reports what is not current
+    /// rather than refusing ([`Store::readiness`]). Never changes the schema either.
+    pub async fn connect_unchecked(
+        url: &SecretString,
+        max_connections: u32,
+    ) -> Result<Store, StoreError> {
+        Store::open(options(url)?, max_connections).await
     }
 
     /// `bromsync migrate` (and the demo's database of its own): creates the database when it

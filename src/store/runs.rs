@@ -66,6 +66,8 @@ pub struct RunRecord {
     pub accepted_removals: bool,
     pub scheduled_for: Option<DateTime<Utc>>,
     pub error: Option<String>,
+    /// For schools with SSO: the roster's parents and teachers without an email.
+    pub sso_missing_email: Option<super::MissingEmail>,
 }
 
 impl RunRecord {
@@ -90,6 +92,7 @@ impl RunRecord {
             accepted_removals: false,
             scheduled_for: None,
             error: None,
+            sso_missing_email: None,
         }
     }
 }
@@ -105,8 +108,9 @@ pub(super) async fn insert_run<'e>(
 ) -> Result<i64, StoreError> {
     let run_id = sqlx::query_scalar(
         "INSERT INTO sync_runs (school_id, started_at, finished_at, trigger, status, added, \
-         changed, removed, excluded, dropped, accepted_removals, scheduled_for, error) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING run_id",
+         changed, removed, excluded, dropped, accepted_removals, scheduled_for, error, \
+         sso_missing_email) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING run_id",
     )
     .bind(record.school_id)
     .bind(record.started_at)
@@ -121,6 +125,7 @@ pub(super) async fn insert_run<'e>(
     .bind(record.accepted_removals)
     .bind(record.scheduled_for)
     .bind(&record.error)
+    .bind(record.sso_missing_email.as_ref().map(json))
     .fetch_one(executor)
     .await?;
     Ok(run_id)

@@ -141,6 +141,7 @@ pub fn request(school: SchoolId) -> RunRequest {
         trigger: Trigger::Manual,
         guard: RemovalGuard::default(),
         room_retention: Duration::from_secs(3600),
+        history_retention: Duration::from_secs(400 * 24 * 3600),
         accept_removals: false,
         dry_run: false,
         scheduled_for: None,

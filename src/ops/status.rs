@@ -1,0 +1,147 @@
+//! `bromsync status`: per configured school, its latest run, when it last succeeded, whether a
+//! refused run waits for `--accept-removals`, when its schedule runs it next, and (for schools
+//! with SSO) who in the roster has no email. Exits 0 only when every school's latest run
+//! succeeded, so a monitor can run it as a check.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{OpsError, Verdict, chosen_schools, connect, rfc3339, store_failed};
+use crate::config::{SchoolSettings, Settings};
+use crate::snapshot::SchoolId;
+use crate::store::{MissingEmail, Store};
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Only this school; default every configured school.
+    #[arg(long, value_name = "ID")]
+    pub school: Option<SchoolId>,
+    /// Print a JSON array (one object per school) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One school's status; serialized with exactly the keys `--json` promises.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchoolStatus {
+    pub school_id: SchoolId,
+    pub last_run: Option<LastRun>,
+    pub last_success_at: Option<String>,
+    pub refused_pending: bool,
+    pub next_scheduled_at: Option<String>,
+    pub sso_missing_email: Option<MissingEmail>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastRun {
+    pub run_id: i64,
+    pub status: String,
+    pub trigger: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+impl SchoolStatus {
+    pub fn latest_succeeded(&self) -> bool {
+        self.last_run
+            .as_ref()
+            .is_some_and(|run| run.status == "succeeded")
+    }
+}
+
+pub async fn run(settings: &Settings, args: &StatusArgs) -> Result<Verdict, OpsError> {
+    let schools = chosen_schools(settings, args.school)?;
+    let store = connect(settings).await?;
+    let mut statuses = Vec::with_capacity(schools.len());
+    let mut failure = None;
+    for school in schools {
+        match school_status(&store, settings, school, Utc::now()).await {
+            Ok(status) => statuses.push(status),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    store.close().await;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if args.json {
+        let text = serde_json::to_string_pretty(&statuses)
+            .map_err(|e| OpsError::Failed(format!("writing JSON: {e}")))?;
+        println!("{text}");
+    } else {
+        for status in &statuses {
+            print_text(status);
+        }
+    }
+    Ok(if statuses.iter().all(SchoolStatus::latest_succeeded) {
+        Verdict::AllWell
+    } else {
+        Verdict::Problems
+    })
+}
+
+/// One school's status at `now`.
+pub async fn school_status(
+    store: &Store,
+    settings: &Settings,
+    school: &SchoolSettings,
+    now: DateTime<Utc>,
+) -> Result<SchoolStatus, OpsError> {
+    let runs = store.run_history(school.id).await.map_err(store_failed)?;
+    let sso_missing_email = if school.sso {
+        Some(store.missing_email(school.id).await.map_err(store_failed)?)
+    } else {
+        None
+    };
+    // A schedule that never fires again has no next time.
+    let next = settings
+        .schedule_of(school)
+        .next_after(now, school.timezone);
+    Ok(SchoolStatus {
+        school_id: school.id,
+        last_run: runs.latest.map(|run| LastRun {
+            run_id: run.run_id,
+            status: run.status,
+            trigger: run.trigger,
+            started_at: rfc3339(run.started_at),
+            finished_at: rfc3339(run.finished_at),
+        }),
+        last_success_at: runs.last_success_at.map(rfc3339),
+        refused_pending: runs.refused_pending,
+        next_scheduled_at: next.map(rfc3339),
+        sso_missing_email,
+    })
+}
+
+fn print_text(status: &SchoolStatus) {
+    let school = status.school_id;
+    match &status.last_run {
+        Some(run) => println!(
+            "school {school}: latest run {} {} ({}, {} to {})",
+            run.run_id, run.status, run.trigger, run.started_at, run.finished_at
+        ),
+        None => println!("school {school}: never run"),
+    }
+    println!(
+        "  last success:    {}",
+        status.last_success_at.as_deref().unwrap_or("never")
+    );
+    println!(
+        "  next scheduled:  {}",
+        status.next_scheduled_at.as_deref().unwrap_or("never")
+    );
+    if status.refused_pending {
+        println!(
+            "  a refused run waits: if its removals are expected, bromsync sync --school {school} --accept-removals"
+        );
+    }
+    if let Some(missing) = status.sso_missing_email {
+        println!(
+            "  without email (SSO sign-in fails): parents {}, teachers {}",
+            missing.parents, missing.teachers
+        );
+    }
+}

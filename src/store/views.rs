@@ -1,0 +1,281 @@
+//! What operators' commands read (export, status, check): the roster as flat rows with their
+//! ID lists, a school's runs as status sees them, and whether this role may do what a run does.
+//! Read-only: nothing here writes, so every view works for the run's least-privilege role.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::{Stream, StreamExt};
+
+use super::{Store, StoreError, schema};
+use crate::snapshot::SchoolId;
+
+/// One class as the export has it: `staff_ids` holds every teacher, the main one included.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ExportClass {
+    pub class_id: i64,
+    pub name: String,
+    pub subject: Option<String>,
+    pub kind: String,
+    /// The lowest staff ID among the class's main teachers (Bromcom may name more than one).
+    pub main_teacher_staff_id: Option<i64>,
+    pub staff_ids: Vec<i64>,
+    pub student_ids: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ExportStudent {
+    pub student_id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub date_of_birth: Option<NaiveDate>,
+    pub tutor_group: Option<String>,
+    pub year_group: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ExportTeacher {
+    pub staff_id: i64,
+    pub title: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub room: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ExportParent {
+    pub person_id: i64,
+    pub title: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub student_ids: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ExportGroup {
+    pub group_id: i64,
+    pub name: String,
+    pub kind: String,
+    pub student_ids: Vec<i64>,
+}
+
+/// A stream of rows in ID order; rows are written out as they arrive, so a large school's
+/// export never sits whole in memory.
+pub type RowStream<'a, T> = futures::stream::BoxStream<'a, Result<T, StoreError>>;
+
+fn rows<'a, T>(stream: impl Stream<Item = Result<T, sqlx::Error>> + Send + 'a) -> RowStream<'a, T> {
+    stream.map(|row| row.map_err(StoreError::from)).boxed()
+}
+
+impl Store {
+    pub fn export_classes(&self, school_id: SchoolId) -> RowStream<'_, ExportClass> {
+        rows(
+            sqlx::query_as(
+                "SELECT c.class_id, c.name, c.subject, c.kind, \
+                   (SELECT min(ct.staff_id) FROM class_teachers ct \
+                     WHERE ct.school_id = c.school_id AND ct.class_id = c.class_id AND ct.is_main) \
+                     AS main_teacher_staff_id, \
+                   ARRAY(SELECT ct.staff_id FROM class_teachers ct \
+                     WHERE ct.school_id = c.school_id AND ct.class_id = c.class_id \
+                     ORDER BY ct.staff_id) AS staff_ids, \
+                   ARRAY(SELECT cs.student_id FROM class_students cs \
+                     WHERE cs.school_id = c.school_id AND cs.class_id = c.class_id \
+                     ORDER BY cs.student_id) AS student_ids \
+                 FROM classes c WHERE c.school_id = $1 ORDER BY c.class_id",
+            )
+            .bind(school_id)
+            .fetch(&self.pool),
+        )
+    }
+
+    pub fn export_students(&self, school_id: SchoolId) -> RowStream<'_, ExportStudent> {
+        rows(
+            sqlx::query_as(
+                "SELECT student_id, first_name, last_name, date_of_birth, tutor_group, year_group \
+                 FROM students WHERE school_id = $1 ORDER BY student_id",
+            )
+            .bind(school_id)
+            .fetch(&self.pool),
+        )
+    }
+
+    pub fn export_teachers(&self, school_id: SchoolId) -> RowStream<'_, ExportTeacher> {
+        rows(
+            sqlx::query_as(
+                "SELECT staff_id, title, first_name, last_name, email, room \
+                 FROM teachers WHERE school_id = $1 ORDER BY staff_id",
+            )
+            .bind(school_id)
+            .fetch(&self.pool),
+        )
+    }
+
+    pub fn export_parents(&self, school_id: SchoolId) -> RowStream<'_, ExportParent> {
+        rows(
+            sqlx::query_as(
+                "SELECT p.person_id, p.title, p.first_name, p.last_name, p.email, p.phone, \
+                   ARRAY(SELECT ps.student_id FROM parent_students ps \
+                     WHERE ps.school_id = p.school_id AND ps.person_id = p.person_id \
+                     ORDER BY ps.student_id) AS student_ids \
+                 FROM parents p WHERE p.school_id = $1 ORDER BY p.person_id",
+            )
+            .bind(school_id)
+            .fetch(&self.pool),
+        )
+    }
+
+    pub fn export_groups(&self, school_id: SchoolId) -> RowStream<'_, ExportGroup> {
+        rows(
+            sqlx::query_as(
+                "SELECT g.group_id, g.name, g.kind, \
+                   ARRAY(SELECT gs.student_id FROM group_students gs \
+                     WHERE gs.school_id = g.school_id AND gs.group_id = g.group_id \
+                     ORDER BY gs.student_id) AS student_ids \
+                 FROM groups g WHERE g.school_id = $1 ORDER BY g.group_id",
+            )
+            .bind(school_id)
+            .fetch(&self.pool),
+        )
+    }
+}
+
+/// A school's latest run, as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LatestRun {
+    pub run_id: i64,
+    pub status: String,
+    pub trigger: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// What status needs from a school's runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunHistory {
+    pub latest: Option<LatestRun>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// A refused run waits for `--accept-removals`: one was refused after the last success.
+    pub refused_pending: bool,
+}
+
+/// Parents and teachers of the roster without an email (for schools that use SSO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct MissingEmail {
+    pub parents: u64,
+    pub teachers: u64,
+}
+
+impl Store {
+    pub async fn run_history(&self, school_id: SchoolId) -> Result<RunHistory, StoreError> {
+        let latest: Option<LatestRun> = sqlx::query_as(
+            "SELECT run_id, status, trigger, started_at, finished_at FROM sync_runs \
+             WHERE school_id = $1 ORDER BY run_id DESC LIMIT 1",
+        )
+        .bind(school_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (last_success_at, refused_pending): (Option<DateTime<Utc>>, bool) = sqlx::query_as(
+            "SELECT (SELECT max(finished_at) FROM sync_runs \
+                      WHERE school_id = $1 AND status = 'succeeded'), \
+                    EXISTS (SELECT 1 FROM sync_runs r WHERE r.school_id = $1 \
+                      AND r.status = 'refused' AND r.run_id > coalesce((SELECT max(run_id) \
+                        FROM sync_runs WHERE school_id = $1 AND status = 'succeeded'), 0))",
+        )
+        .bind(school_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(RunHistory {
+            latest,
+            last_success_at,
+            refused_pending,
+        })
+    }
+
+    /// Counted in the roster as it stands (what the latest successful run wrote).
+    pub async fn missing_email(&self, school_id: SchoolId) -> Result<MissingEmail, StoreError> {
+        let (parents, teachers): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM parents WHERE school_id = $1 AND email IS NULL), \
+                    (SELECT count(*) FROM teachers WHERE school_id = $1 AND email IS NULL)",
+        )
+        .bind(school_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(MissingEmail {
+            parents: u64::try_from(parents).unwrap_or(0),
+            teachers: u64::try_from(teachers).unwrap_or(0),
+        })
+    }
+}
+
+/// Whether this database is ready for runs with the role connected.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct DatabaseReadiness {
+    /// What keeps the schema from being the one this binary was built for (a migration
+    /// pending, failed or unknown); empty when it is current.
+    pub migrations_pending: Vec<String>,
+    /// What the role lacks, as `PRIVILEGE on object` (e.g. `INSERT on students`).
+    pub missing_privileges: Vec<String>,
+}
+
+/// Tables a run reads and writes, every one with SELECT, INSERT, UPDATE and DELETE.
+const RUN_TABLES: [&str; 13] = [
+    "sync_runs",
+    "students",
+    "teachers",
+    "retained_rooms",
+    "parents",
+    "parent_students",
+    "classes",
+    "class_students",
+    "class_teachers",
+    "groups",
+    "group_students",
+    "exclusions",
+    "record_history",
+];
+
+impl Store {
+    /// Compares the applied migrations with this binary's and asks Postgres, privilege by
+    /// privilege (`has_table_privilege` with a list answers "any of"), what the role may do.
+    pub async fn readiness(&self) -> Result<DatabaseReadiness, StoreError> {
+        // The same comparison `Store::connect` refuses on, said here instead of refused.
+        let migrations_pending = match schema::check_current(&self.pool).await {
+            Ok(()) => Vec::new(),
+            Err(e @ (StoreError::NotMigrated(_) | StoreError::SchemaAhead(_))) => {
+                vec![e.to_string()]
+            }
+            Err(e) => return Err(e),
+        };
+        let missing_privileges: Vec<String> = sqlx::query_scalar(
+            "SELECT missing FROM ( \
+               SELECT p.privilege || ' on ' || t.name AS missing, t.n AS table_order, \
+                      p.n AS privilege_order \
+                 FROM unnest($1::text[]) WITH ORDINALITY AS t(name, n) \
+                 CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) \
+                   WITH ORDINALITY AS p(privilege, n) \
+                WHERE coalesce(NOT has_table_privilege(to_regclass(t.name), p.privilege), true) \
+               UNION ALL \
+               SELECT 'USAGE on sequence sync_runs_run_id_seq', 1000, 0 \
+                WHERE coalesce(NOT has_sequence_privilege( \
+                        to_regclass('sync_runs_run_id_seq'), 'USAGE'), true) \
+               UNION ALL \
+               SELECT 'TEMPORARY on database ' || current_database(), 1001, 0 \
+                WHERE NOT has_database_privilege(current_database(), 'TEMPORARY') \
+             ) m ORDER BY table_order, privilege_order",
+        )
+        .bind(RUN_TABLES.as_slice())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(DatabaseReadiness {
+            migrations_pending,
+            missing_privileges,
+        })
+    }
+
+    /// Whether the database answers at all (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

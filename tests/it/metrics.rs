@@ -1,0 +1,276 @@
+//! `bromsync run` with `[http] listen`: health, readiness and Prometheus metrics over real
+//! HTTP, scraped and parsed after real runs (one succeeded, one failed on a missing grant).
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use bromsync::snapshot::{EntityKind, SchoolId};
+
+use crate::harness::{bromsync, write_config};
+use crate::ops_fixture::dataset;
+use crate::support::{TestDb, start_sim};
+
+const SCHOOL: SchoolId = 81;
+/// A schedule that does not fire during a test.
+const NEVER_SOON: &str = "0 0 1 1 *";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("free port: {e}"))
+}
+
+/// `(name, labels)` -> value, from the Prometheus text format.
+type Samples = BTreeMap<(String, BTreeMap<String, String>), f64>;
+
+fn parse_prometheus(text: &str) -> Samples {
+    let mut samples = Samples::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample line: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|e| panic!("value of `{line}`: {e}"));
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => {
+                let body = rest
+                    .strip_suffix('}')
+                    .unwrap_or_else(|| panic!("labels: {line}"));
+                let labels = body
+                    .split(',')
+                    .filter(|pair| !pair.is_empty())
+                    .map(|pair| {
+                        let (k, v) = pair
+                            .split_once('=')
+                            .unwrap_or_else(|| panic!("label: {line}"));
+                        (k.to_owned(), v.trim_matches('"').to_owned())
+                    })
+                    .collect();
+                (name.to_owned(), labels)
+            }
+            None => (series.to_owned(), BTreeMap::new()),
+        };
+        samples.insert((name, labels), value);
+    }
+    samples
+}
+
+fn sample(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let labels = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    samples.get(&(name.to_owned(), labels)).copied()
+}
+
+async fn get(url: &str) -> (u16, String) {
+    match reqwest::get(url).await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        }
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+/// Polls until `url` answers at all.
+async fn wait_listening(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&format!("{base}/healthz")).await.0 != 200 {
+        assert!(Instant::now() < deadline, "{base}/healthz never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_runs(db: &TestDb, want: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_runs")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+        if runs >= want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{runs} runs, wanted {want}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn spawn_daemon(config: &std::path::Path) -> tokio::process::Child {
+    bromsync(config, &["run"], &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("bromsync run: {e}"))
+}
+
+fn signal(child: &tokio::process::Child, name: &str) {
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-s", name, &pid])
+        .status()
+        .unwrap_or_else(|e| panic!("kill: {e}"));
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_serves_health_and_metrics_that_follow_its_runs() {
+    let db = TestDb::new().await;
+    let sim = start_sim(dataset(&[SCHOOL])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(
+        dir.path(),
+        &db.url,
+        &sim,
+        100_000,
+        &[format!("id = {SCHOOL}")],
+        &format!(
+            "[daemon]\nschedule = \"{NEVER_SOON}\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n"
+        ),
+    );
+    let started = chrono::Utc::now().timestamp() as f64;
+    let mut daemon = spawn_daemon(&config);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_listening(&base).await;
+    assert_eq!(get(&format!("{base}/readyz")).await.0, 200);
+    assert_eq!(get(&format!("{base}/elsewhere")).await.0, 404);
+
+    signal(&daemon, "USR1");
+    wait_runs(&db, 1).await;
+    sim.set_not_granted([(SCHOOL, EntityKind::Contacts)]);
+    signal(&daemon, "USR1");
+    wait_runs(&db, 2).await;
+
+    let (status, text) = get(&format!("{base}/metrics")).await;
+    assert_eq!(status, 200, "{text}");
+    let samples = parse_prometheus(&text);
+    let school = SCHOOL.to_string();
+    let school = school.as_str();
+    let runs = |outcome: &str| {
+        sample(
+            &samples,
+            "bromsync_runs_total",
+            &[
+                ("school", school),
+                ("trigger", "signal"),
+                ("outcome", outcome),
+            ],
+        )
+    };
+    assert_eq!(runs("succeeded"), Some(1.0), "{text}");
+    assert_eq!(runs("failed"), Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &samples,
+            "bromsync_run_duration_seconds_count",
+            &[("school", school)]
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            "bromsync_run_duration_seconds_bucket",
+            &[("school", school), ("le", "+Inf")]
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    let last_success = sample(
+        &samples,
+        "bromsync_last_success_timestamp_seconds",
+        &[("school", school)],
+    )
+    .expect("last success");
+    assert!(last_success >= started - 1.0 && last_success <= chrono::Utc::now().timestamp() as f64);
+    for (table, rows) in [
+        ("students", 3.0),
+        ("teachers", 2.0),
+        ("parents", 2.0),
+        ("parent_students", 3.0),
+        ("classes", 2.0),
+        ("class_students", 6.0),
+        ("class_teachers", 3.0),
+        ("groups", 1.0),
+        ("group_students", 3.0),
+    ] {
+        assert_eq!(
+            sample(
+                &samples,
+                "bromsync_roster_rows",
+                &[("school", school), ("table", table)]
+            ),
+            Some(rows),
+            "{table}"
+        );
+    }
+    assert_eq!(
+        sample(
+            &samples,
+            "bromsync_excluded_records",
+            &[("school", school), ("entity", "student")]
+        ),
+        Some(0.0)
+    );
+    // The first run asked for every entity once; the second was refused Contacts once (no
+    // retry for a 403).
+    for entity in EntityKind::ALL {
+        let ok = sample(
+            &samples,
+            "bromsync_bromcom_requests_total",
+            &[("entity", entity.api_name()), ("status", "200")],
+        )
+        .unwrap_or(0.0);
+        assert!(ok >= 1.0, "{entity}: {text}");
+    }
+    assert_eq!(
+        sample(
+            &samples,
+            "bromsync_bromcom_requests_total",
+            &[("entity", "Contacts"), ("status", "403")]
+        ),
+        Some(1.0)
+    );
+
+    signal(&daemon, "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(20), daemon.wait())
+        .await
+        .expect("the daemon stops")
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn readyz_says_503_while_the_database_does_not_answer() {
+    let sim = start_sim(dataset(&[SCHOOL])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // Nothing listens on the database's port.
+    let dead_db = format!("postgres://root@127.0.0.1:{}/nowhere", free_port());
+    let config = write_config(
+        dir.path(),
+        &dead_db,
+        &sim,
+        100_000,
+        &[format!("id = {SCHOOL}")],
+        &format!(
+            "[daemon]\nschedule = \"{NEVER_SOON}\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n"
+        ),
+    );
+    let mut daemon = spawn_daemon(&config);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_listening(&base).await;
+    assert_eq!(get(&format!("{base}/readyz")).await.0, 503);
+    assert_eq!(get(&format!("{base}/healthz")).await.0, 200);
+    signal(&daemon, "TERM");
+    let _ = tokio::time::timeout(Duration::from_secs(20), daemon.wait()).await;
+}
