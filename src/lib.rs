@@ -8,6 +8,7 @@
 //! schedules runs for many schools; [`cli`] is what operators type; [`sim`] is the Bromcom
 //! simulator that tests, the demo and the benchmark use.
 
+pub mod batch;
 pub mod bromcom;
 pub mod cli;
 pub mod config;

@@ -14,7 +14,9 @@ use crate::config::{RemovalGuard, SchoolSettings};
 use crate::eligibility;
 use crate::roster::Decision;
 use crate::snapshot::SchoolId;
-use crate::store::{ApplyOptions, RunRecord, RunStatus, Store, StoreError, TableChange, Trigger};
+use crate::store::{
+    self, ApplyOptions, RunRecord, RunStatus, SchoolLock, Store, StoreError, TableChange, Trigger,
+};
 
 /// What a run needs from the process: the database and the Bromcom client.
 #[derive(Clone, Debug)]
@@ -124,7 +126,7 @@ pub async fn run_school(ctx: &SyncContext, request: RunRequest) -> Result<RunOut
 async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunOutcome, SyncError> {
     let school_id = request.school.id;
     let store_error = |source| SyncError::Store { school_id, source };
-    let Some(lock) = ctx
+    let Some(mut lock) = ctx
         .store
         .try_lock_school(school_id)
         .await
@@ -156,7 +158,7 @@ async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunO
     let clock = Instant::now();
     info!(dry_run = request.dry_run, "run started");
 
-    let result = fetch_decide_write(ctx, &request, started_at, clock).await;
+    let result = fetch_decide_write(ctx, &mut lock, &request, started_at, clock).await;
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(error) => {
@@ -194,6 +196,7 @@ async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunO
 
 async fn fetch_decide_write(
     ctx: &SyncContext,
+    lock: &mut SchoolLock,
     request: &RunRequest,
     started_at: DateTime<Utc>,
     clock: Instant,
@@ -205,18 +208,20 @@ async fn fetch_decide_write(
     let snapshot = ctx.client.fetch_school(school_id).await?;
     let today = started_at.with_timezone(&school.tz()).date_naive();
     let names = school.names;
-    let decision =
-        tokio::task::spawn_blocking(move || eligibility::decide(&snapshot, today, names))
-            .await
-            .map_err(|_| SyncError::Decide { school_id })?;
+    // Deciding and rendering the rows for the database are CPU work: off the async workers,
+    // and the snapshot is let go as soon as the decision is made.
+    let (decision, prepared) = tokio::task::spawn_blocking(move || {
+        let decision = eligibility::decide(&snapshot, today, names);
+        drop(snapshot);
+        let prepared = store::prepare(&decision);
+        (decision, prepared)
+    })
+    .await
+    .map_err(|_| SyncError::Decide { school_id })?;
 
-    let staged = ctx
-        .store
-        .stage(school_id, &decision)
-        .await
-        .map_err(store_error)?;
+    let staged = lock.stage(prepared).await.map_err(store_error)?;
     let mut summary = summarize(school_id, &decision, &staged, clock);
-    summary.violations = check_removals(staged.roster_changes(), request.guard);
+    summary.violations = check_removals(&summary.roster_changes, request.guard);
 
     if request.dry_run {
         staged.abandon().await.map_err(store_error)?;
@@ -325,7 +330,7 @@ pub fn check_removals(changes: &[TableChange], guard: RemovalGuard) -> Vec<Guard
 fn summarize(
     school_id: SchoolId,
     decision: &Decision,
-    staged: &crate::store::StagedRun,
+    staged: &crate::store::StagedRun<'_>,
     clock: Instant,
 ) -> RunSummary {
     let mut excluded: BTreeMap<String, u64> = BTreeMap::new();
@@ -351,7 +356,7 @@ fn summarize(
     RunSummary {
         school_id,
         run_id: None,
-        roster_changes: staged.roster_changes().to_vec(),
+        roster_changes: staged.roster_changes(),
         exclusion_change: staged.exclusion_change(),
         excluded,
         dropped,

@@ -6,6 +6,7 @@
 //! finished [`Decision`](crate::roster::Decision).
 
 mod apply;
+mod copy_text;
 mod lock;
 mod read;
 mod runs;
@@ -18,7 +19,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
-pub use apply::{ApplyOptions, ApplyOutcome, StagedRun, TableChange};
+pub use apply::{
+    ApplyOptions, ApplyOutcome, ChangedRow, PreparedRoster, RowKey, StagedRun, TableChange,
+    TableDiff, prepare,
+};
 pub use lock::SchoolLock;
 pub use read::StoredExclusion;
 pub use runs::{RunRecord, RunStatus, Trigger};

@@ -2,6 +2,7 @@
 
 mod cli;
 mod client;
+mod concurrent;
 mod daemon;
 mod eligibility;
 mod faults;
