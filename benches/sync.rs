@@ -405,10 +405,12 @@ impl BenchDb {
         let mut conn = self.connect().await;
         let mut data = Vec::new();
         let mut rows = 0u64;
-        sqlx::query("DROP SCHEMA IF EXISTS bench_copy CASCADE; CREATE SCHEMA bench_copy")
-            .execute(&mut conn)
-            .await
-            .expect("schema");
+        for sql in [
+            "DROP SCHEMA IF EXISTS bench_copy CASCADE",
+            "CREATE SCHEMA bench_copy",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.expect("schema");
+        }
         for table in owned_tables() {
             let sql =
                 format!("CREATE TABLE bench_copy.{table} (LIKE public.{table} INCLUDING ALL)");

@@ -4,7 +4,7 @@
 //! [`super::mapping`], the same code the tests and the demo use without HTTP.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -13,17 +13,33 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::ClientConfig;
 use super::error::{ClientBuildError, FetchError, FetchErrorKind, Problem};
 use super::mapping::read_entity_rows;
+use super::slots::RequestSlots;
 use crate::snapshot::{EntityKind, SchoolId, Snapshot};
 
 /// Pages larger than this are decoded on the blocking pool so that one big page does not hold
 /// up the other schools' requests on the async workers.
 const DECODE_OFF_THREAD_BYTES: usize = 1 << 20;
+
+/// Entities in the order their first requests queue for a slot: memberships first, since a
+/// school has many times more of them than of anything else and so they take the longest
+/// chain of pages; started last, that chain would run on alone at the end of the fetch with
+/// the other request slots idle.
+const FETCH_ORDER: [EntityKind; 9] = [
+    EntityKind::CollectionAssociates,
+    EntityKind::StudentContacts,
+    EntityKind::PersonTelephones,
+    EntityKind::Emails,
+    EntityKind::Contacts,
+    EntityKind::Students,
+    EntityKind::CollectionExecutives,
+    EntityKind::Collections,
+    EntityKind::Staff,
+];
 
 /// The longest server message kept in an error or a log line.
 const MESSAGE_CLIP_CHARS: usize = 200;
@@ -42,7 +58,9 @@ struct Inner {
     /// ApplicationId, ApplicationSecret (marked sensitive), Accept.
     headers: HeaderMap,
     config: ClientConfig,
-    in_flight: Semaphore,
+    in_flight: Arc<RequestSlots>,
+    /// Numbers schools in the order they start fetching: the request slots serve the lowest.
+    schools_started: AtomicU64,
 }
 
 impl std::fmt::Debug for Client {
@@ -123,7 +141,8 @@ impl Client {
                 http,
                 base_url,
                 headers,
-                in_flight: Semaphore::new(config.max_in_flight),
+                in_flight: RequestSlots::new(config.max_in_flight),
+                schools_started: AtomicU64::new(0),
                 config,
             }),
         })
@@ -137,10 +156,16 @@ impl Client {
     /// fetched concurrently; the first failure cancels the rest.
     pub async fn fetch_school(&self, school_id: SchoolId) -> Result<Snapshot, FetchError> {
         let started = Instant::now();
-        let parts = futures::future::try_join_all(
-            EntityKind::ALL.map(|entity| self.fetch_entity(school_id, entity)),
-        )
+        // Requests of schools that started fetching earlier are served first.
+        let priority = self.inner.schools_started.fetch_add(1, Ordering::Relaxed);
+        let mut parts = futures::future::try_join_all(FETCH_ORDER.map(|entity| async move {
+            let part = self.fetch_entity(school_id, entity, priority).await?;
+            Ok::<_, FetchError>((entity, part))
+        }))
         .await?;
+        // Assembled in the contract's order whatever the order of fetching.
+        parts.sort_by_key(|(entity, _)| EntityKind::ALL.iter().position(|e| e == entity));
+        let parts = parts.into_iter().map(|(_, part)| part);
         let mut snapshot = Snapshot {
             school_id,
             ..Snapshot::default()
@@ -164,6 +189,7 @@ impl Client {
         &self,
         school_id: SchoolId,
         entity: EntityKind,
+        priority: u64,
     ) -> Result<Snapshot, FetchError> {
         let started = Instant::now();
         let page_size = self.inner.config.page_size;
@@ -172,7 +198,7 @@ impl Client {
             ..Snapshot::default()
         };
         let (mut page, mut rows, mut bad_rows) = (0u32, 0usize, 0usize);
-        let mut page_rows = self.fetch_page(school_id, entity, page).await?;
+        let mut page_rows = self.fetch_page(school_id, entity, page, priority).await?;
         loop {
             let count = page_rows.len();
             rows += count;
@@ -193,7 +219,7 @@ impl Client {
             // A full page: the next one is asked for while this one is read into rows.
             let ((next_part, bad), next_rows) = tokio::join!(
                 map_rows(entity, page_rows, part),
-                self.fetch_page(school_id, entity, page)
+                self.fetch_page(school_id, entity, page, priority)
             );
             part = next_part;
             bad_rows += bad;
@@ -218,6 +244,7 @@ impl Client {
         school_id: SchoolId,
         entity: EntityKind,
         page: u32,
+        priority: u64,
     ) -> Result<Vec<Value>, FetchError> {
         let config = &self.inner.config;
         let url = page_url(&self.inner.base_url, entity, school_id, "", page);
@@ -225,7 +252,7 @@ impl Client {
         let attempts = AtomicU32::new(0);
         let result = (|| async {
             attempts.fetch_add(1, Ordering::Relaxed);
-            self.attempt(&url).await
+            self.attempt(&url, priority).await
         })
         .retry(backoff_policy(config))
         .sleep(tokio::time::sleep)
@@ -286,16 +313,9 @@ impl Client {
 
     /// One request: the permit is held from sending until the body is read, not while
     /// decoding and not while waiting to retry.
-    async fn attempt(&self, url: &str) -> Result<Vec<Value>, AttemptFailure> {
+    async fn attempt(&self, url: &str, priority: u64) -> Result<Vec<Value>, AttemptFailure> {
         let body = {
-            // The semaphore is never closed, so acquiring cannot fail; treat it as a
-            // connection problem if it ever did rather than panic.
-            let _permit = self
-                .inner
-                .in_flight
-                .acquire()
-                .await
-                .map_err(|_| Problem::Connection("client is shutting down"))?;
+            let _slot = self.inner.in_flight.acquire(priority).await;
             let response = self
                 .inner
                 .http
@@ -571,6 +591,13 @@ mod tests {
 
     use super::*;
     use backon::BackoffBuilder;
+
+    #[test]
+    fn every_entity_is_fetched_once() {
+        let mut fetched = FETCH_ORDER.to_vec();
+        fetched.sort_by_key(|e| EntityKind::ALL.iter().position(|a| a == e));
+        assert_eq!(fetched, EntityKind::ALL.to_vec());
+    }
 
     #[test]
     fn page_marker_is_literal() {

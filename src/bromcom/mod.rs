@@ -6,6 +6,7 @@
 pub mod client;
 pub mod error;
 pub mod mapping;
+mod slots;
 
 pub use client::Client;
 pub use error::{ClientBuildError, FetchError, FetchErrorKind, Problem};
