@@ -1,156 +1,459 @@
-//! End-to-end sync benchmark: one generated school served by the simulator over loopback,
-//! synced into a real Postgres by the real binary, three times — first sync, resync with no
-//! change, resync after 1% churn — printing wall time and peak memory of each, plus the fetch
-//! and eligibility phases on their own.
+//! End-to-end sync benchmark: generated schools served by the simulator over loopback, synced
+//! into a real Postgres by the real release binary (`bromsync sync`, as a user runs it), each
+//! figure printed next to the limit it is held against, measured in the same run:
 //!
-//! `cargo bench --bench sync` uses 50,000 students (override with BROMSYNC_BENCH_STUDENTS);
-//! under `cargo test --all-targets` (no `--bench` flag) it is a quick smoke run of 300.
-//! Needs PostgreSQL at 127.0.0.1:5432 (scripts/ensure-postgres); uses and drops a database of
-//! its own.
+//! - **trust**: 40 schools x 1,200 students, first sync into an empty database, against `COPY`
+//!   of exactly the stored rows into an empty copy of the schema; then a resync with nothing
+//!   changed, against the first sync (and it must write no row); then 1% churn in one school.
+//! - **large school**: one school of 25,000 students, against the same `COPY`; peak RSS.
+//! - **slow Bromcom**: 150 ms a request, 5,000-row pages, `max_in_flight = 4`, 8 schools of
+//!   1,200, against every request slot busy (requests x latency / slots).
+//!
+//! The figures are also written as JSON to `target/bench-sync.json`.
+//!
+//! `cargo bench --bench sync` runs the sizes above; under `cargo test --all-targets` (no
+//! `--bench` flag) the same scenarios run tiny, as a smoke test. Needs PostgreSQL at
+//! 127.0.0.1:5432 (scripts/ensure-postgres); uses and drops databases of its own.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bromsync::bromcom::{Client, ClientConfig};
-use bromsync::store::Store;
+use bromsync::snapshot::SchoolId;
+use bromsync::store::{ROSTER_TABLES, Store};
+use bromsync_sim::dataset::Dataset;
 use bromsync_sim::generator::{GenerateOptions, generate};
-use bromsync_sim::server::{SimOptions, SimServer};
+use bromsync_sim::server::{SimHandle, SimOptions, SimServer};
+use futures::TryStreamExt;
 use secrecy::SecretString;
-use sqlx::Connection;
+use serde_json::json;
+use sqlx::{Connection, PgConnection};
 
-const SCHOOL: i64 = 20001;
+const FIRST_SCHOOL: SchoolId = 20001;
+
+/// The sizes of one benchmark run.
+struct Sizes {
+    trust_schools: usize,
+    trust_students: usize,
+    large_students: usize,
+    slow_schools: usize,
+    slow_students: usize,
+    slow_latency: Duration,
+    slow_page: usize,
+}
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let students: usize = std::env::var("BROMSYNC_BENCH_STUDENTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(if full { 50_000 } else { 300 });
+    let sizes = if full {
+        Sizes {
+            trust_schools: 40,
+            trust_students: 1_200,
+            large_students: 25_000,
+            slow_schools: 8,
+            slow_students: 1_200,
+            slow_latency: Duration::from_millis(150),
+            slow_page: 5_000,
+        }
+    } else {
+        Sizes {
+            trust_schools: 3,
+            trust_students: 40,
+            large_students: 150,
+            slow_schools: 2,
+            slow_students: 40,
+            slow_latency: Duration::from_millis(5),
+            slow_page: 100,
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(bench(students));
+    let report = runtime.block_on(async {
+        let trust = trust(&sizes).await;
+        let large = large_school(&sizes).await;
+        let slow = slow_bromcom(&sizes).await;
+        json!({ "full": full, "trust": trust, "large_school": large, "slow_bromcom": slow })
+    });
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-sync.json");
+    let text = serde_json::to_string_pretty(&report).expect("json");
+    match std::fs::write(&path, text + "\n") {
+        Ok(()) => println!("figures written to {}", path.display()),
+        Err(e) => println!("could not write {}: {e}", path.display()),
+    }
 }
 
-async fn bench(students: usize) {
-    let server = std::env::var("BROMSYNC_TEST_PG")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".to_owned());
-    let database = format!("bromsync_bench_{}", std::process::id());
-    let url = format!("{server}/{database}");
-    let today = chrono::Utc::now()
+fn today() -> chrono::NaiveDate {
+    chrono::Utc::now()
         .with_timezone(&chrono_tz::Europe::London)
-        .date_naive();
+        .date_naive()
+}
 
-    let clock = Instant::now();
-    let dataset = generate(&GenerateOptions {
+fn schools(count: usize) -> Vec<SchoolId> {
+    (0..count as SchoolId).map(|i| FIRST_SCHOOL + i).collect()
+}
+
+fn dataset(schools: &[SchoolId], students: usize) -> Dataset {
+    generate(&GenerateOptions {
         seed: 2026,
-        schools: vec![SCHOOL],
+        schools: schools.to_vec(),
         students_per_school: students,
-        today,
-    });
-    let rows: usize = dataset
-        .schools
-        .values()
-        .flat_map(|s| s.values())
-        .map(Vec::len)
-        .sum();
+        today: today(),
+    })
+}
+
+async fn trust(sizes: &Sizes) -> serde_json::Value {
+    let ids = schools(sizes.trust_schools);
+    let sim = start_sim(dataset(&ids, sizes.trust_students), Duration::ZERO, 100_000).await;
+    let db = BenchDb::new("trust").await;
+    let config = db.config(&sim, &ids, &[]);
     println!(
-        "school of {students} students: {rows} Bromcom rows generated in {:.2?}",
-        clock.elapsed()
+        "trust: {} schools x {} students",
+        sizes.trust_schools, sizes.trust_students
     );
-    let sim = SimServer::start(SimOptions {
+    let first = db.timed_sync(&config.path).await;
+    let limit = db.copy_limit().await;
+    let again = db.timed_sync(&config.path).await;
+    sim.update_dataset(|d| bromsync_sim::churn::churn(d, FIRST_SCHOOL, 0.01, 7, today()));
+    let churned = db.timed_sync(&config.path).await;
+    sim.shutdown().await;
+    let first_ratio = first.secs() / limit.secs;
+    let again_ratio = again.secs() / first.secs();
+    println!(
+        "  first sync        {:>8.2} s  COPY of the {} stored rows {:.2} s  ratio {first_ratio:.2}  (target <= 2.0)  peak RSS {} MiB  rows written {}",
+        first.secs(),
+        limit.rows,
+        limit.secs,
+        first.peak_mib,
+        first.rows_written
+    );
+    println!(
+        "  resync, no change {:>8.2} s  ratio to the first sync {again_ratio:.2}  (target <= 0.30)  peak RSS {} MiB  rows written {} (must be 0)",
+        again.secs(),
+        again.peak_mib,
+        again.rows_written
+    );
+    println!(
+        "  resync, 1% churn of one school {:>8.2} s  rows written {}",
+        churned.secs(),
+        churned.rows_written
+    );
+    db.drop().await;
+    json!({
+        "schools": sizes.trust_schools,
+        "students_per_school": sizes.trust_students,
+        "stored_rows": limit.rows,
+        "copy_limit_secs": limit.secs,
+        "first_sync": first.json(),
+        "first_sync_ratio": first_ratio,
+        "resync": again.json(),
+        "resync_ratio_to_first": again_ratio,
+        "churn_one_school": churned.json(),
+    })
+}
+
+async fn large_school(sizes: &Sizes) -> serde_json::Value {
+    let ids = [FIRST_SCHOOL];
+    let sim = start_sim(dataset(&ids, sizes.large_students), Duration::ZERO, 100_000).await;
+    let db = BenchDb::new("large").await;
+    let config = db.config(&sim, &ids, &[]);
+    println!("one school of {} students", sizes.large_students);
+    let first = db.timed_sync(&config.path).await;
+    let limit = db.copy_limit().await;
+    sim.shutdown().await;
+    let ratio = first.secs() / limit.secs;
+    println!(
+        "  first sync        {:>8.2} s  COPY of the {} stored rows {:.2} s  ratio {ratio:.2}  (target <= 2.0)  peak RSS {} MiB (target <= 150)  rows written {}",
+        first.secs(),
+        limit.rows,
+        limit.secs,
+        first.peak_mib,
+        first.rows_written
+    );
+    db.drop().await;
+    json!({
+        "students": sizes.large_students,
+        "stored_rows": limit.rows,
+        "copy_limit_secs": limit.secs,
+        "first_sync": first.json(),
+        "ratio": ratio,
+    })
+}
+
+async fn slow_bromcom(sizes: &Sizes) -> serde_json::Value {
+    let ids = schools(sizes.slow_schools);
+    let slots = 4;
+    let sim = start_sim(
+        dataset(&ids, sizes.slow_students),
+        sizes.slow_latency,
+        sizes.slow_page,
+    )
+    .await;
+    let db = BenchDb::new("slow").await;
+    let extra = [
+        format!("page_size = {}", sizes.slow_page),
+        format!("max_in_flight = {slots}"),
+    ];
+    let config = db.config(&sim, &ids, &extra);
+    println!(
+        "slow Bromcom: {} ms a request, {}-row pages, {slots} requests in flight, {} schools x {} students",
+        sizes.slow_latency.as_millis(),
+        sizes.slow_page,
+        sizes.slow_schools,
+        sizes.slow_students
+    );
+    sim.clear_requests();
+    let first = db.timed_sync(&config.path).await;
+    let requests = sim.request_count();
+    let peak_in_flight = sim.peak_in_flight();
+    sim.shutdown().await;
+    let limit = requests as f64 * sizes.slow_latency.as_secs_f64() / slots as f64;
+    let ratio = first.secs() / limit;
+    println!(
+        "  sync              {:>8.2} s  every slot busy: {requests} requests x {} ms / {slots} = {limit:.2} s  ratio {ratio:.2}  (target <= 1.25)  peak in flight {peak_in_flight}  peak RSS {} MiB",
+        first.secs(),
+        sizes.slow_latency.as_millis(),
+        first.peak_mib
+    );
+    db.drop().await;
+    json!({
+        "schools": sizes.slow_schools,
+        "students_per_school": sizes.slow_students,
+        "latency_ms": sizes.slow_latency.as_millis() as u64,
+        "page_size": sizes.slow_page,
+        "max_in_flight": slots,
+        "requests": requests,
+        "peak_in_flight": peak_in_flight,
+        "limit_secs": limit,
+        "sync": first.json(),
+        "ratio": ratio,
+    })
+}
+
+async fn start_sim(dataset: Dataset, latency: Duration, page_size: usize) -> SimHandle {
+    SimServer::start(SimOptions {
         dataset,
+        latency,
+        page_size,
         ..SimOptions::default()
     })
     .await
-    .expect("simulator");
+    .expect("simulator")
+}
 
-    let client = Client::new(ClientConfig {
-        base_url: sim.base_url(),
-        application_id: "demo".to_owned(),
-        application_secret: SecretString::from("demo-secret"),
-        ..ClientConfig::default()
-    })
-    .expect("client");
-    let clock = Instant::now();
-    let snapshot = client.fetch_school(SCHOOL).await.expect("fetch");
-    let fetched = clock.elapsed();
-    let memberships = snapshot.associates.len() + snapshot.executives.len();
-    let clock = Instant::now();
-    let decision = bromsync::eligibility::decide(&snapshot, today, Default::default());
-    let decided = clock.elapsed();
-    println!(
-        "fetch over HTTP + mapping: {fetched:.2?}; eligibility: {decided:.2?} ({memberships} memberships, {} students through)",
-        decision.roster.students.len()
-    );
-    drop((snapshot, decision));
+fn server_url() -> String {
+    std::env::var("BROMSYNC_TEST_PG")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".to_owned())
+}
 
-    let store = Store::connect_and_migrate(&SecretString::from(url.clone()), 4)
-        .await
-        .expect("bench database");
-    store.close().await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("bench.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[database]\nurl = \"{url}\"\n[bromcom]\nbase_url = \"{}\"\napplication_id = \"demo\"\n\
-             application_secret = \"demo-secret\"\n[[schools]]\nid = {SCHOOL}\n",
-            sim.base_url()
-        ),
-    )
-    .expect("config");
+/// A database of the benchmark's own, migrated.
+struct BenchDb {
+    name: String,
+    url: String,
+    dir: tempfile::TempDir,
+}
 
-    let (first, first_peak) = timed_sync(&config).await;
-    let (again, again_peak) = timed_sync(&config).await;
-    sim.update_dataset(|d| bromsync_sim::churn::churn(d, SCHOOL, 0.01, 7, today));
-    let (churned, churned_peak) = timed_sync(&config).await;
-    println!("bromsync sync (whole process: start, fetch, decide, write, exit):");
-    println!("  first sync          {first:>10.2?}   peak RSS {first_peak:>6} MiB");
-    println!("  resync, no change   {again:>10.2?}   peak RSS {again_peak:>6} MiB");
-    println!("  resync, 1% churn    {churned:>10.2?}   peak RSS {churned_peak:>6} MiB");
+struct BenchConfig {
+    path: std::path::PathBuf,
+}
 
-    sim.shutdown().await;
-    if let Ok(mut conn) = sqlx::PgConnection::connect(&format!("{server}/postgres")).await {
-        let sql = format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
-        let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&mut conn)
-            .await;
+/// One `bromsync sync` process: wall time, peak RSS, rows the database wrote.
+struct Timed {
+    wall: Duration,
+    peak_mib: u64,
+    rows_written: i64,
+}
+
+impl Timed {
+    fn secs(&self) -> f64 {
+        self.wall.as_secs_f64()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "secs": self.secs(),
+            "peak_rss_mib": self.peak_mib,
+            "rows_written": self.rows_written,
+        })
     }
 }
 
-/// Runs `bromsync sync` as its own process; its wall time and peak resident memory (VmHWM,
-/// read from /proc while it runs).
-async fn timed_sync(config: &Path) -> (Duration, u64) {
-    let binary = env!("CARGO_BIN_EXE_bromsync");
-    let clock = Instant::now();
-    let mut child = Command::new(binary)
-        .arg("--config")
-        .arg(config)
-        .arg("sync")
-        .env("RUST_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn bromsync");
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak_kib = 0;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success(), "bromsync sync failed: {status}");
-            break;
+/// `COPY` of exactly the stored rows into an empty copy of the schema, in one transaction.
+struct CopyLimit {
+    secs: f64,
+    rows: u64,
+}
+
+fn owned_tables() -> impl Iterator<Item = &'static str> {
+    ROSTER_TABLES.iter().copied().chain(["exclusions"])
+}
+
+impl BenchDb {
+    async fn new(label: &str) -> BenchDb {
+        let name = format!("bromsync_bench_{label}_{}", std::process::id());
+        let url = format!("{}/{name}", server_url());
+        let store = Store::connect_and_migrate(&SecretString::from(url.clone()), 2)
+            .await
+            .expect("bench database: is PostgreSQL running at 127.0.0.1:5432?");
+        store.close().await;
+        BenchDb {
+            name,
+            url,
+            dir: tempfile::tempdir().expect("temp dir"),
         }
-        if let Ok(text) = std::fs::read_to_string(&status_file)
-            && let Some(kib) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        {
-            peak_kib = peak_kib.max(kib);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    (clock.elapsed(), peak_kib / 1024)
+
+    fn config(
+        &self,
+        sim: &SimHandle,
+        schools: &[SchoolId],
+        bromcom_extra: &[String],
+    ) -> BenchConfig {
+        let mut text = format!(
+            "[database]\nurl = \"{}\"\n[bromcom]\nbase_url = \"{}\"\napplication_id = \"demo\"\n\
+             application_secret = \"demo-secret\"\n",
+            self.url,
+            sim.base_url()
+        );
+        for line in bromcom_extra {
+            text.push_str(line);
+            text.push('\n');
+        }
+        for id in schools {
+            text.push_str(&format!("[[schools]]\nid = {id}\n"));
+        }
+        let path = self.dir.path().join("bench.toml");
+        std::fs::write(&path, text).expect("config");
+        BenchConfig { path }
+    }
+
+    async fn connect(&self) -> PgConnection {
+        PgConnection::connect(&self.url).await.expect("connect")
+    }
+
+    /// Runs `bromsync sync` as its own process: wall time, peak resident memory (VmHWM, read
+    /// from /proc while it runs) and the tuples it inserted, updated and deleted.
+    async fn timed_sync(&self, config: &Path) -> Timed {
+        let before = self.write_counters().await;
+        let binary = env!("CARGO_BIN_EXE_bromsync");
+        let clock = Instant::now();
+        let mut child = Command::new(binary)
+            .arg("--config")
+            .arg(config)
+            .arg("sync")
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn bromsync");
+        let status_file = format!("/proc/{}/status", child.id());
+        let mut peak_kib = 0;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                assert!(status.success(), "bromsync sync failed: {status}");
+                break;
+            }
+            if let Ok(text) = std::fs::read_to_string(&status_file)
+                && let Some(kib) = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak_kib = peak_kib.max(kib);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let wall = clock.elapsed();
+        let after = self.write_counters().await;
+        Timed {
+            wall,
+            peak_mib: peak_kib / 1024,
+            rows_written: after - before,
+        }
+    }
+
+    /// Inserted, updated and deleted tuples of the tables a sync owns, once the statistics of
+    /// the (finished) process are in.
+    async fn write_counters(&self) -> i64 {
+        let mut conn = self.connect().await;
+        let tables: Vec<String> = owned_tables().map(str::to_owned).collect();
+        let mut last = -1;
+        for _ in 0..50 {
+            let _ = sqlx::query("SELECT pg_stat_clear_snapshot()")
+                .execute(&mut conn)
+                .await;
+            let now: i64 = sqlx::query_scalar(
+                "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint \
+                 FROM pg_stat_user_tables WHERE schemaname = 'public' AND relname = ANY($1)",
+            )
+            .bind(&tables)
+            .fetch_one(&mut conn)
+            .await
+            .expect("statistics");
+            if now == last {
+                return now;
+            }
+            last = now;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        last
+    }
+
+    /// The limit a first sync is held against: every stored row of the owned tables, read out
+    /// beforehand, copied into an empty copy of those tables (same keys) in one transaction.
+    async fn copy_limit(&self) -> CopyLimit {
+        let mut conn = self.connect().await;
+        let mut data = Vec::new();
+        let mut rows = 0u64;
+        for sql in [
+            "DROP SCHEMA IF EXISTS bench_copy CASCADE",
+            "CREATE SCHEMA bench_copy",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.expect("schema");
+        }
+        for table in owned_tables() {
+            let sql =
+                format!("CREATE TABLE bench_copy.{table} (LIKE public.{table} INCLUDING ALL)");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .expect("copy table");
+            let chunks: Vec<bytes::Bytes> = conn
+                .copy_out_raw(&format!("COPY public.{table} TO STDOUT"))
+                .await
+                .expect("copy out")
+                .try_collect()
+                .await
+                .expect("copy out");
+            let bytes: Vec<u8> = chunks.concat();
+            rows += bytes.iter().filter(|b| **b == b'\n').count() as u64;
+            data.push((table, bytes));
+        }
+        let clock = Instant::now();
+        let mut tx = conn.begin().await.expect("begin");
+        for (table, bytes) in &data {
+            let mut copy = tx
+                .copy_in_raw(&format!("COPY bench_copy.{table} FROM STDIN"))
+                .await
+                .expect("copy in");
+            copy.send(bytes.as_slice()).await.expect("copy data");
+            copy.finish().await.expect("copy finish");
+        }
+        tx.commit().await.expect("commit");
+        let secs = clock.elapsed().as_secs_f64();
+        sqlx::query("DROP SCHEMA bench_copy CASCADE")
+            .execute(&mut conn)
+            .await
+            .expect("drop schema");
+        CopyLimit { secs, rows }
+    }
+
+    async fn drop(self) {
+        if let Ok(mut conn) = PgConnection::connect(&format!("{}/postgres", server_url())).await {
+            let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await;
+        }
+    }
 }

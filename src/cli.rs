@@ -14,7 +14,7 @@ use crate::report::print_outcome;
 use crate::roster::ExcludedEntity;
 use crate::snapshot::SchoolId;
 use crate::store::{Store, Trigger};
-use crate::sync::{self, SyncContext};
+use crate::sync::SyncContext;
 use crate::telemetry::{self, LogFormat};
 use crate::why;
 
@@ -301,21 +301,33 @@ async fn sync_command(settings: &Settings, args: &SyncArgs) -> u8 {
         .iter()
         .filter(|s| args.schools.is_empty() || args.schools.contains(&s.id))
         .collect();
+    let requests = chosen
+        .into_iter()
+        .map(|school| {
+            let mut request = settings.run_request(school, Trigger::Manual);
+            request.accept_removals = args.accept_removals;
+            request.dry_run = args.dry_run;
+            request
+        })
+        .collect();
+    // Each run holds one pooled connection for its lock and transaction; one more is kept for
+    // recording a failed run.
+    let max_concurrent = settings
+        .daemon
+        .max_concurrent_schools
+        .min(settings.database.max_connections.saturating_sub(1).max(1) as usize);
     let mut code = exit::OK;
-    for school in chosen {
-        let mut request = settings.run_request(school, Trigger::Manual);
-        request.accept_removals = args.accept_removals;
-        request.dry_run = args.dry_run;
-        let outcome = sync::run_school(&ctx, request).await;
-        let school_code = print_outcome(school.id, &outcome);
-        code = exit::worse(code, school_code);
-        if let Err(e) = &outcome
+    let mut told_credentials = false;
+    crate::batch::run_schools(&ctx, requests, max_concurrent, |school_id, outcome| {
+        code = exit::worse(code, print_outcome(school_id, outcome));
+        if let Err(e) = outcome
             && e.is_credentials_rejected()
+            && !std::mem::replace(&mut told_credentials, true)
         {
             eprintln!("bromsync: Bromcom rejected the application's credentials; stopping");
-            break;
         }
-    }
+    })
+    .await;
     ctx.store.close().await;
     code
 }

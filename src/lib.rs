@@ -13,6 +13,7 @@
 //! `bromsync-sim`, reached only through the default feature `sim` (`bromsync sim`, `bromsync
 //! demo`); `--no-default-features` builds a production binary without it.
 
+pub mod batch;
 pub mod bromcom;
 pub mod cli;
 pub mod config;

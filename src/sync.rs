@@ -15,7 +15,8 @@ use crate::eligibility;
 use crate::roster::Decision;
 use crate::snapshot::SchoolId;
 use crate::store::{
-    ApplyOptions, MissingEmail, RunRecord, RunStatus, Store, StoreError, TableChange, Trigger,
+    self, ApplyOptions, MissingEmail, RunRecord, RunStatus, SchoolLock, Store, StoreError,
+    TableChange, Trigger,
 };
 
 /// What a run needs from the process: the database and the Bromcom client.
@@ -171,7 +172,7 @@ fn record_metrics(
 async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunOutcome, SyncError> {
     let school_id = request.school.id;
     let store_error = |source| SyncError::Store { school_id, source };
-    let Some(lock) = ctx
+    let Some(mut lock) = ctx
         .store
         .try_lock_school(school_id)
         .await
@@ -203,7 +204,7 @@ async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunO
     let clock = Instant::now();
     info!(dry_run = request.dry_run, "run started");
 
-    let result = fetch_decide_write(ctx, &request, started_at, clock).await;
+    let result = fetch_decide_write(ctx, &mut lock, &request, started_at, clock).await;
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(error) => {
@@ -241,6 +242,7 @@ async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunO
 
 async fn fetch_decide_write(
     ctx: &SyncContext,
+    lock: &mut SchoolLock,
     request: &RunRequest,
     started_at: DateTime<Utc>,
     clock: Instant,
@@ -252,21 +254,23 @@ async fn fetch_decide_write(
     let snapshot = ctx.client.fetch_school(school_id).await?;
     let today = started_at.with_timezone(&school.timezone).date_naive();
     let names = school.names;
-    let decision =
-        tokio::task::spawn_blocking(move || eligibility::decide(&snapshot, today, names))
-            .await
-            .map_err(|_| SyncError::Decide { school_id })?;
+    // Deciding and rendering the rows for the database are CPU work: off the async workers,
+    // and the snapshot is let go as soon as the decision is made.
+    let (decision, prepared) = tokio::task::spawn_blocking(move || {
+        let decision = eligibility::decide(&snapshot, today, names);
+        drop(snapshot);
+        let prepared = store::prepare(&decision);
+        (decision, prepared)
+    })
+    .await
+    .map_err(|_| SyncError::Decide { school_id })?;
 
-    let staged = ctx
-        .store
-        .stage(school_id, &decision)
-        .await
-        .map_err(store_error)?;
+    let staged = lock.stage(prepared).await.map_err(store_error)?;
     let mut summary = summarize(school_id, &decision, &staged, clock);
     if school.sso {
         summary.sso_missing_email = Some(missing_email(&decision.roster));
     }
-    summary.violations = check_removals(staged.roster_changes(), request.guard);
+    summary.violations = check_removals(&summary.roster_changes, request.guard);
 
     if request.dry_run {
         staged.abandon().await.map_err(store_error)?;
@@ -321,6 +325,7 @@ async fn fetch_decide_write(
     let outcome = staged
         .commit(
             &record,
+            &decision.exclusions,
             ApplyOptions {
                 room_retention: request.room_retention,
                 history_retention: request.history_retention,
@@ -376,7 +381,7 @@ pub fn check_removals(changes: &[TableChange], guard: RemovalGuard) -> Vec<Guard
 fn summarize(
     school_id: SchoolId,
     decision: &Decision,
-    staged: &crate::store::StagedRun,
+    staged: &crate::store::StagedRun<'_>,
     clock: Instant,
 ) -> RunSummary {
     let mut excluded: BTreeMap<String, u64> = BTreeMap::new();
@@ -402,7 +407,7 @@ fn summarize(
     RunSummary {
         school_id,
         run_id: None,
-        roster_changes: staged.roster_changes().to_vec(),
+        roster_changes: staged.roster_changes(),
         exclusion_change: staged.exclusion_change(),
         excluded,
         dropped,

@@ -4,8 +4,10 @@
 //! [`super::mapping`], the same code the tests and the demo use without HTTP.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use secrecy::ExposeSecret;
@@ -16,12 +18,28 @@ use tokio::time::Instant;
 use super::ClientConfig;
 use super::error::{ClientBuildError, FetchError, FetchErrorKind, Problem};
 use super::mapping::read_entity_rows;
-use crate::limit::Limit;
+use super::slots::RequestSlots;
 use crate::snapshot::{EntityKind, SchoolId, Snapshot};
 
 /// Pages larger than this are decoded on the blocking pool so that one big page does not hold
 /// up the other schools' requests on the async workers.
 const DECODE_OFF_THREAD_BYTES: usize = 1 << 20;
+
+/// Entities in the order their first requests queue for a slot: memberships first, since a
+/// school has many times more of them than of anything else and so they take the longest
+/// chain of pages; started last, that chain would run on alone at the end of the fetch with
+/// the other request slots idle.
+const FETCH_ORDER: [EntityKind; 9] = [
+    EntityKind::CollectionAssociates,
+    EntityKind::StudentContacts,
+    EntityKind::PersonTelephones,
+    EntityKind::Emails,
+    EntityKind::Contacts,
+    EntityKind::Students,
+    EntityKind::CollectionExecutives,
+    EntityKind::Collections,
+    EntityKind::Staff,
+];
 
 /// The longest server message kept in an error or a log line.
 const MESSAGE_CLIP_CHARS: usize = 200;
@@ -41,7 +59,9 @@ struct Inner {
     headers: HeaderMap,
     config: ClientConfig,
     /// Shared with the clients built before and after this one on a reload.
-    in_flight: Arc<Limit>,
+    in_flight: Arc<RequestSlots>,
+    /// Numbers schools in the order they start fetching: the request slots serve the lowest.
+    schools_started: AtomicU64,
 }
 
 impl std::fmt::Debug for Client {
@@ -78,7 +98,7 @@ impl From<Problem> for AttemptFailure {
 impl Client {
     /// Checks the configuration and builds the HTTP client. No request is made.
     pub fn new(config: ClientConfig) -> Result<Client, ClientBuildError> {
-        let in_flight = Arc::new(Limit::new(config.max_in_flight));
+        let in_flight = RequestSlots::new(config.max_in_flight);
         Client::with_request_limit(config, in_flight)
     }
 
@@ -87,7 +107,7 @@ impl Client {
     /// caller resizes the cap to `config.max_in_flight`).
     pub fn with_request_limit(
         config: ClientConfig,
-        in_flight: Arc<Limit>,
+        in_flight: Arc<RequestSlots>,
     ) -> Result<Client, ClientBuildError> {
         let invalid = |text: &str| ClientBuildError(text.to_owned());
         match url::Url::parse(&config.base_url) {
@@ -134,6 +154,7 @@ impl Client {
                 base_url,
                 headers,
                 in_flight,
+                schools_started: AtomicU64::new(0),
                 config,
             }),
         })
@@ -152,10 +173,16 @@ impl Client {
     /// fetched concurrently; the first failure cancels the rest.
     pub async fn fetch_school(&self, school_id: SchoolId) -> Result<Snapshot, FetchError> {
         let started = Instant::now();
-        let parts = futures::future::try_join_all(
-            EntityKind::ALL.map(|entity| self.fetch_entity(school_id, entity)),
-        )
+        // Requests of schools that started fetching earlier are served first.
+        let priority = self.inner.schools_started.fetch_add(1, Ordering::Relaxed);
+        let mut parts = futures::future::try_join_all(FETCH_ORDER.map(|entity| async move {
+            let part = self.fetch_entity(school_id, entity, priority).await?;
+            Ok::<_, FetchError>((entity, part))
+        }))
         .await?;
+        // Assembled in the contract's order whatever the order of fetching.
+        parts.sort_by_key(|(entity, _)| EntityKind::ALL.iter().position(|e| e == entity));
+        let parts = parts.into_iter().map(|(_, part)| part);
         let mut snapshot = Snapshot {
             school_id,
             ..Snapshot::default()
@@ -179,6 +206,7 @@ impl Client {
         &self,
         school_id: SchoolId,
         entity: EntityKind,
+        priority: u64,
     ) -> Result<Snapshot, FetchError> {
         let started = Instant::now();
         let page_size = self.inner.config.page_size;
@@ -187,13 +215,10 @@ impl Client {
             ..Snapshot::default()
         };
         let (mut page, mut rows, mut bad_rows) = (0u32, 0usize, 0usize);
+        let mut page_rows = self.fetch_page(school_id, entity, page, priority).await?;
         loop {
-            let page_rows = self.fetch_page(school_id, entity, page).await?;
             let count = page_rows.len();
-            let (next_part, bad) = map_rows(entity, page_rows, part).await;
-            part = next_part;
             rows += count;
-            bad_rows += bad;
             tracing::debug!(
                 school_id,
                 entity = entity.api_name(),
@@ -203,8 +228,19 @@ impl Client {
             );
             page += 1;
             if count < page_size {
+                let (last_part, bad) = map_rows(entity, page_rows, part).await;
+                part = last_part;
+                bad_rows += bad;
                 break;
             }
+            // A full page: the next one is asked for while this one is read into rows.
+            let ((next_part, bad), next_rows) = tokio::join!(
+                map_rows(entity, page_rows, part),
+                self.fetch_page(school_id, entity, page, priority)
+            );
+            part = next_part;
+            bad_rows += bad;
+            page_rows = next_rows?;
         }
         tracing::info!(
             school_id,
@@ -219,76 +255,84 @@ impl Client {
     }
 
     /// One page's rows, retrying transient problems within `max_attempts` and
-    /// `max_retry_time`.
+    /// `max_retry_time`: exponential backoff with jitter, or a 429's `Retry-After` (capped).
     async fn fetch_page(
         &self,
         school_id: SchoolId,
         entity: EntityKind,
         page: u32,
+        priority: u64,
     ) -> Result<Vec<Value>, FetchError> {
         let config = &self.inner.config;
         let url = page_url(&self.inner.base_url, entity, school_id, "", page);
         let started = Instant::now();
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let failure = match self.attempt(&url).await {
-                Ok(rows) => return Ok(rows),
-                Err(failure) => failure,
-            };
-            let fail = |kind| FetchError {
-                school_id,
-                entity: Some(entity),
-                kind,
-                attempts: attempt,
-            };
-            let (problem, retry_after) = match failure {
-                AttemptFailure::Fatal(kind) => {
-                    let error = fail(kind);
-                    tracing::warn!(school_id, entity = entity.api_name(), page, attempt, error = %error, "Bromcom request failed");
-                    return Err(error);
-                }
+        let attempts = AtomicU32::new(0);
+        let result = (|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            self.attempt(&url, priority).await
+        })
+        .retry(backoff_policy(config))
+        .sleep(tokio::time::sleep)
+        .when(|failure| matches!(failure, AttemptFailure::Retry { .. }))
+        .adjust(|failure, planned| {
+            // `planned` is `None` once the attempts are used up.
+            let planned = planned?;
+            let delay = match failure {
                 AttemptFailure::Retry {
-                    problem,
-                    retry_after,
-                } => (problem, retry_after),
+                    retry_after: Some(wait),
+                    ..
+                } => (*wait).min(config.retry_after_cap),
+                _ => planned,
             };
-            let delay = match retry_after {
-                Some(wait) => wait.min(config.retry_after_cap),
-                None => backoff(config, attempt),
-            };
-            if attempt >= config.max_attempts || started.elapsed() + delay > config.max_retry_time {
-                let error = fail(FetchErrorKind::GaveUp {
-                    last_problem: problem,
-                });
-                tracing::warn!(school_id, entity = entity.api_name(), page, attempt, error = %error, "giving up on Bromcom request");
-                return Err(error);
+            (started.elapsed() + delay <= config.max_retry_time).then_some(delay)
+        })
+        .notify(|failure, delay| {
+            if let AttemptFailure::Retry { problem, .. } = failure {
+                tracing::warn!(
+                    school_id,
+                    entity = entity.api_name(),
+                    page,
+                    attempt = attempts.load(Ordering::Relaxed),
+                    reason = %problem,
+                    delay_ms = millis(delay),
+                    "Bromcom request failed; retrying"
+                );
             }
-            tracing::warn!(
-                school_id,
-                entity = entity.api_name(),
-                page,
-                attempt,
-                reason = %problem,
-                delay_ms = millis(delay),
-                "Bromcom request failed; retrying"
-            );
-            tokio::time::sleep(delay).await;
+        })
+        .await;
+        let failure = match result {
+            Ok(rows) => return Ok(rows),
+            Err(failure) => failure,
+        };
+        let (kind, gave_up) = match failure {
+            AttemptFailure::Fatal(kind) => (kind, false),
+            AttemptFailure::Retry { problem, .. } => (
+                FetchErrorKind::GaveUp {
+                    last_problem: problem,
+                },
+                true,
+            ),
+        };
+        let error = FetchError {
+            school_id,
+            entity: Some(entity),
+            kind,
+            attempts: attempts.load(Ordering::Relaxed),
+        };
+        let attempt = error.attempts;
+        if gave_up {
+            tracing::warn!(school_id, entity = entity.api_name(), page, attempt, error = %error, "giving up on Bromcom request");
+        } else {
+            tracing::warn!(school_id, entity = entity.api_name(), page, attempt, error = %error, "Bromcom request failed");
         }
+        Err(error)
     }
 
     /// One request: the permit is held from sending until the body is read, not while
     /// decoding and not while waiting to retry.
-    async fn attempt(&self, url: &str) -> Result<Vec<Value>, AttemptFailure> {
+    async fn attempt(&self, url: &str, priority: u64) -> Result<Vec<Value>, AttemptFailure> {
         let body = {
-            // The semaphore is never closed, so acquiring cannot fail; treat it as a
-            // connection problem if it ever did rather than panic.
-            let _permit = self
-                .inner
-                .in_flight
-                .acquire()
-                .await
-                .map_err(|_| Problem::Connection("client is shutting down"))?;
+            let _slot = self.inner.in_flight.acquire(priority).await;
             let response = self
                 .inner
                 .http
@@ -520,22 +564,17 @@ fn append(into: &mut Snapshot, mut part: Snapshot) {
     into.bad_rows.append(&mut part.bad_rows);
 }
 
-/// Exponential backoff with "equal jitter": half the step fixed, half random, so retries from
-/// many schools do not arrive together.
-fn backoff(config: &ClientConfig, attempt: u32) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(20);
-    let step = config
-        .initial_backoff
-        .saturating_mul(1u32 << exponent)
-        .min(config.max_backoff);
-    let half = step / 2;
-    let jitter_nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-    let jitter = if jitter_nanos == 0 {
-        0
-    } else {
-        rand::Rng::random_range(&mut rand::rng(), 0..=jitter_nanos)
-    };
-    half + Duration::from_nanos(jitter)
+/// Exponential backoff with "equal jitter": each step doubles from `initial_backoff` up to
+/// `max_backoff`, and the delay falls between half the step and the step, so that retries from
+/// many schools do not arrive together (backon's jitter adds up to the delay again, hence the
+/// halves). At most `max_attempts` attempts in all, the first included.
+fn backoff_policy(config: &ClientConfig) -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(config.initial_backoff / 2)
+        .with_max_delay(config.max_backoff / 2)
+        .with_factor(2.0)
+        .with_max_times(config.max_attempts.saturating_sub(1) as usize)
+        .with_jitter()
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -575,6 +614,14 @@ mod tests {
     }
 
     use super::*;
+    use backon::BackoffBuilder;
+
+    #[test]
+    fn every_entity_is_fetched_once() {
+        let mut fetched = FETCH_ORDER.to_vec();
+        fetched.sort_by_key(|e| EntityKind::ALL.iter().position(|a| a == e));
+        assert_eq!(fetched, EntityKind::ALL.to_vec());
+    }
 
     #[test]
     fn page_marker_is_literal() {
@@ -638,19 +685,18 @@ mod tests {
         let config = ClientConfig {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_millis(1000),
+            max_attempts: 8,
             ..ClientConfig::default()
         };
-        for (attempt, step) in [
-            (1, 100),
-            (2, 200),
-            (3, 400),
-            (4, 800),
-            (5, 1000),
-            (40, 1000),
-        ] {
-            let d = backoff(&config, attempt);
+        let delays: Vec<Duration> = backoff_policy(&config).build().collect();
+        assert_eq!(delays.len(), 7, "max_attempts counts the first attempt");
+        let steps = [100, 200, 400, 800, 1000, 1000, 1000];
+        for (retry, (delay, step)) in delays.iter().zip(steps).enumerate() {
             let step = Duration::from_millis(step);
-            assert!(d >= step / 2 && d <= step, "attempt {attempt}: {d:?}");
+            assert!(
+                *delay >= step / 2 && *delay <= step,
+                "retry {retry}: {delay:?}"
+            );
         }
     }
 

@@ -8,11 +8,13 @@ pub mod client;
 pub mod error;
 pub mod mapping;
 pub mod probe;
+mod slots;
 
 pub use client::Client;
 pub use error::{ClientBuildError, FetchError, FetchErrorKind, Problem};
 pub use mapping::snapshot_from_rows;
 pub use probe::ProbeAnswer;
+pub use slots::RequestSlots;
 
 use std::time::Duration;
 

@@ -17,8 +17,8 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::bromcom::RequestSlots;
 use crate::config::{DatabaseSettings, SchoolSettings, Settings};
-use crate::limit::Limit;
 use crate::store::{Store, Trigger};
 use crate::sync::{self, RunOutcome, SkipReason, SyncContext};
 
@@ -68,7 +68,7 @@ pub struct SyncRunner {
 struct Inner {
     state: Mutex<State>,
     /// The cap on requests to Bromcom in flight, kept across the clients a reload rebuilds.
-    requests: Arc<Limit>,
+    requests: Arc<RequestSlots>,
     /// One connection attempt at a time, so a dead database is not dialled by every school.
     connecting: tokio::sync::Mutex<()>,
 }
@@ -84,7 +84,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl SyncRunner {
     pub fn new(settings: &Settings) -> SyncRunner {
-        let requests = Arc::new(Limit::new(settings.bromcom.max_in_flight.max(1)));
+        let requests = RequestSlots::new(settings.bromcom.max_in_flight.max(1));
         SyncRunner {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
@@ -221,7 +221,7 @@ impl Runner for SyncRunner {
 
 fn build_client(
     settings: &Settings,
-    requests: &Arc<Limit>,
+    requests: &Arc<RequestSlots>,
 ) -> Result<crate::bromcom::Client, String> {
     crate::bromcom::Client::with_request_limit(settings.bromcom.clone(), Arc::clone(requests))
         .map_err(|e| format!("cannot set up the Bromcom client: {e}"))

@@ -1,20 +1,32 @@
 //! Writing one school's new roster as the difference against what it has, in one transaction.
 //!
-//! Two phases, so that the caller can look before it leaps: [`Store::stage`] opens the
-//! transaction, loads the new roster into temporary tables with one `UNNEST` statement per
-//! table and counts what would be added, changed and removed; the caller then either
-//! [`StagedRun::commit`]s (delete what left, `MERGE` what is new or different, with an
-//! `IS DISTINCT FROM` guard so unchanged rows are never touched) or [`StagedRun::abandon`]s,
-//! which rolls everything back. No network is awaited while the transaction is open.
+//! Three steps, so that the caller can look before it leaps and so that no network is awaited
+//! while the transaction is open:
+//! - [`prepare`] (no database) renders the decision as `COPY` text, one line a row;
+//! - [`SchoolLock::stage`] opens the transaction on the lock's connection, reads the school's
+//!   current rows with one `COPY ... TO STDOUT` a table and compares them with the new lines by
+//!   key and bytes: what would be added, changed and removed, per table ([`TableDiff`]). An
+//!   unchanged school costs this read and nothing else;
+//! - [`StagedRun::commit`] deletes what left, `COPY`s what is new straight into the table and
+//!   updates what changed (through a temporary table holding only those rows), so unchanged
+//!   rows are never touched; or [`StagedRun::abandon`] rolls everything back.
+//!
+//! Because the comparison is against the rows as they are, a row edited or deleted by hand is
+//! found changed or missing and repaired by the next run (`teachers.room` is not compared:
+//! it is the operator's).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use sqlx::{AssertSqlSafe, PgConnection, Postgres, Transaction};
+use futures::TryStreamExt;
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, Transaction};
 
+use super::StoreError;
+use super::copy_text::{self, Lines};
+use super::lock::SchoolLock;
 use super::runs::{RunRecord, insert_run};
-use super::tables::{self, Column, EXCLUSIONS, TableSpec};
-use super::{Store, StoreError};
-use crate::roster::Decision;
+use super::tables::{self, EXCLUSIONS, TEACHERS, TableSpec};
+use crate::roster::{Decision, Exclusions};
 use crate::snapshot::SchoolId;
 
 /// What a run would do to one table of one school.
@@ -48,52 +60,206 @@ pub struct ApplyOutcome {
     pub run_id: i64,
 }
 
-/// A school's new roster staged inside an open transaction, with what it would change.
-pub struct StagedRun {
-    tx: Transaction<'static, Postgres>,
-    school_id: SchoolId,
-    roster_changes: Vec<TableChange>,
-    exclusion_change: TableChange,
+/// A decision rendered for the database, ready to be staged: built off the async workers.
+pub struct PreparedRoster {
+    tables: Vec<(&'static TableSpec, Lines)>,
 }
 
-impl Store {
-    /// Opens the run's transaction, stages `decision` and counts the difference. Nothing is
-    /// written to the roster until [`StagedRun::commit`].
-    pub async fn stage(
-        &self,
-        school_id: SchoolId,
-        decision: &Decision,
-    ) -> Result<StagedRun, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut roster_changes = Vec::with_capacity(9);
-        for (spec, columns) in tables::roster_tables(&decision.roster) {
-            stage_table(&mut tx, spec, columns).await?;
-            roster_changes.push(count_changes(&mut tx, spec, school_id).await?);
+/// Renders the decision's roster and exclusions as `COPY` rows (pure; no database).
+pub fn prepare(decision: &Decision) -> PreparedRoster {
+    let mut tables: Vec<(&'static TableSpec, Lines)> =
+        tables::roster_lines(&decision.roster).into_iter().collect();
+    tables.push((&EXCLUSIONS, tables::exclusion_lines(&decision.exclusions)));
+    PreparedRoster { tables }
+}
+
+/// One table's new rows, its current rows and how they differ.
+struct StagedTable {
+    spec: &'static TableSpec,
+    new: Lines,
+    current: Lines,
+    /// Indexes into `new`.
+    added: Vec<usize>,
+    /// (index into `new`, index into `current`) of rows whose values differ.
+    changed: Vec<(usize, usize)>,
+    /// Indexes into `current`.
+    removed: Vec<usize>,
+}
+
+impl StagedTable {
+    fn compare(spec: &'static TableSpec, new: Lines, current: Lines) -> StagedTable {
+        let key_count = spec.keys.len();
+        let mut by_key: HashMap<&[u8], usize> = HashMap::with_capacity(current.len());
+        for (index, line) in current.iter().enumerate() {
+            by_key.insert(copy_text::key_prefix(line, key_count), index);
         }
-        stage_table(
-            &mut tx,
-            &EXCLUSIONS,
-            tables::exclusion_columns(&decision.exclusions),
-        )
-        .await?;
-        let exclusion_change = count_changes(&mut tx, &EXCLUSIONS, school_id).await?;
-        Ok(StagedRun {
-            tx,
-            school_id,
-            roster_changes,
-            exclusion_change,
+        let mut added = Vec::new();
+        let mut changed = Vec::new();
+        for (index, line) in new.iter().enumerate() {
+            match by_key.remove(copy_text::key_prefix(line, key_count)) {
+                None => added.push(index),
+                Some(old) if current.line(old) != line => changed.push((index, old)),
+                Some(_) => {}
+            }
+        }
+        let mut removed: Vec<usize> = by_key.into_values().collect();
+        removed.sort_unstable();
+        StagedTable {
+            spec,
+            new,
+            current,
+            added,
+            changed,
+            removed,
+        }
+    }
+
+    fn change(&self) -> TableChange {
+        TableChange {
+            table: self.spec.name,
+            existing: self.current.len() as u64,
+            added: self.added.len() as u64,
+            changed: self.changed.len() as u64,
+            removed: self.removed.len() as u64,
+        }
+    }
+
+    /// Key columns of the removed rows, one text array per key column.
+    fn removed_keys(&self) -> Vec<Vec<String>> {
+        let mut columns = vec![Vec::with_capacity(self.removed.len()); self.spec.keys.len()];
+        for &index in &self.removed {
+            let fields = copy_text::fields(self.current.line(index));
+            for (column, field) in columns.iter_mut().zip(fields) {
+                column.push(copy_text::unescape(field).unwrap_or_default());
+            }
+        }
+        columns
+    }
+}
+
+/// One row's key: its key columns' values as text, in the table's key order.
+pub type RowKey = Vec<String>;
+
+/// A row whose values differ, with the names of the columns that differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedRow {
+    pub key: RowKey,
+    pub columns: Vec<&'static str>,
+}
+
+/// What a staged run would add, change and remove in one table, row by row (for history).
+pub struct TableDiff<'a> {
+    staged: &'a StagedTable,
+}
+
+impl TableDiff<'_> {
+    pub fn table(&self) -> &'static str {
+        self.staged.spec.name
+    }
+
+    fn key_of(&self, line: &[u8]) -> RowKey {
+        copy_text::fields(line)
+            .take(self.staged.spec.keys.len())
+            .map(|f| copy_text::unescape(f).unwrap_or_default())
+            .collect()
+    }
+
+    pub fn added(&self) -> impl Iterator<Item = RowKey> + '_ {
+        let s = self.staged;
+        s.added.iter().map(move |&i| self.key_of(s.new.line(i)))
+    }
+
+    pub fn removed(&self) -> impl Iterator<Item = RowKey> + '_ {
+        let s = self.staged;
+        s.removed
+            .iter()
+            .map(move |&i| self.key_of(s.current.line(i)))
+    }
+
+    pub fn changed(&self) -> impl Iterator<Item = ChangedRow> + '_ {
+        let s = self.staged;
+        s.changed.iter().map(move |&(new, old)| {
+            let (new, old) = (s.new.line(new), s.current.line(old));
+            let columns = s
+                .spec
+                .all_columns()
+                .zip(copy_text::fields(new).zip(copy_text::fields(old)))
+                .filter(|(_, (a, b))| a != b)
+                .map(|(name, _)| name)
+                .collect();
+            ChangedRow {
+                key: self.key_of(new),
+                columns,
+            }
         })
     }
 }
 
-impl StagedRun {
+/// A school's new roster compared inside an open transaction, with what it would change.
+pub struct StagedRun<'c> {
+    tx: Transaction<'c, Postgres>,
+    school_id: SchoolId,
+    /// The nine roster tables in write order, then the exclusions.
+    tables: Vec<StagedTable>,
+}
+
+impl SchoolLock {
+    /// Opens the run's transaction on the lock's connection, reads what the school has and
+    /// compares it with `prepared`. Nothing is written until [`StagedRun::commit`].
+    pub async fn stage(&mut self, prepared: PreparedRoster) -> Result<StagedRun<'_>, StoreError> {
+        let school_id = self.school_id();
+        let mut tx = self.connection().begin().await?;
+        let mut staged = Vec::with_capacity(prepared.tables.len());
+        for (spec, new) in prepared.tables {
+            let current = read_current(&mut tx, spec, school_id).await?;
+            staged.push(StagedTable::compare(spec, new, current));
+        }
+        Ok(StagedRun {
+            tx,
+            school_id,
+            tables: staged,
+        })
+    }
+}
+
+/// The school's rows of one table as `COPY` text, the columns in the spec's order.
+async fn read_current(
+    conn: &mut PgConnection,
+    spec: &TableSpec,
+    school_id: SchoolId,
+) -> Result<Lines, StoreError> {
+    let columns: Vec<&str> = spec.all_columns().collect();
+    // COPY takes no parameters; the school ID is a number written by us.
+    let sql = format!(
+        "COPY (SELECT {} FROM {} WHERE school_id = {school_id}) TO STDOUT",
+        columns.join(", "),
+        spec.name
+    );
+    let chunks: Vec<bytes::Bytes> = conn.copy_out_raw(&sql).await?.try_collect().await?;
+    Ok(Lines::from_copy_output(chunks.concat()))
+}
+
+impl StagedRun<'_> {
     /// Per roster table, in write order.
-    pub fn roster_changes(&self) -> &[TableChange] {
-        &self.roster_changes
+    pub fn roster_changes(&self) -> Vec<TableChange> {
+        self.tables
+            .iter()
+            .filter(|t| t.spec.name != EXCLUSIONS.name)
+            .map(StagedTable::change)
+            .collect()
     }
 
     pub fn exclusion_change(&self) -> TableChange {
-        self.exclusion_change
+        self.tables
+            .iter()
+            .find(|t| t.spec.name == EXCLUSIONS.name)
+            .map(StagedTable::change)
+            .unwrap_or_default()
+    }
+
+    /// Row by row, per table (the nine roster tables in write order, then `exclusions`).
+    pub fn diffs(&self) -> impl Iterator<Item = TableDiff<'_>> {
+        self.tables.iter().map(|staged| TableDiff { staged })
     }
 
     /// Rolls the transaction back: the tables stay exactly as they were.
@@ -106,208 +272,156 @@ impl StagedRun {
     pub async fn commit(
         mut self,
         record: &RunRecord,
+        exclusions: &Exclusions,
         options: ApplyOptions,
     ) -> Result<ApplyOutcome, StoreError> {
         let school_id = self.school_id;
         let run_id = insert_run(&mut *self.tx, record).await?;
-        // Before any write: events compare the staged roster with the rows as they are.
+        // Before any write, from the comparison with the rows as they are.
+        let events = super::history::events(self.diffs(), exclusions);
         super::history::record(
             &mut self.tx,
             school_id,
             run_id,
-            &self.roster_changes,
+            &events,
             options.history_retention,
         )
         .await?;
-        keep_rooms_of_leaving_teachers(&mut self.tx, school_id).await?;
-        let specs = tables::roster_tables_specs();
-        for spec in specs.iter().rev() {
-            delete_removed(&mut self.tx, spec, school_id).await?;
+        if let Some(teachers) = self.tables.iter().find(|t| t.spec.name == TEACHERS.name) {
+            keep_rooms_of_leaving_teachers(&mut self.tx, teachers, school_id).await?;
         }
-        for spec in specs {
-            merge(&mut self.tx, spec, school_id, run_id).await?;
+        // Links before records when removing, records before links when adding, so that a
+        // reader outside the transaction's view never sees a link without its records.
+        for staged in self.tables.iter().rev() {
+            delete_removed(&mut self.tx, staged, school_id).await?;
         }
-        restore_rooms(&mut self.tx, school_id, run_id, options.room_retention).await?;
-        delete_removed(&mut self.tx, &EXCLUSIONS, school_id).await?;
-        merge(&mut self.tx, &EXCLUSIONS, school_id, run_id).await?;
+        for staged in &self.tables {
+            insert_added(&mut self.tx, staged, school_id, run_id).await?;
+            update_changed(&mut self.tx, staged, school_id, run_id).await?;
+            if staged.spec.name == TEACHERS.name {
+                restore_rooms(&mut self.tx, school_id, run_id, options.room_retention).await?;
+            }
+        }
         self.tx.commit().await?;
         Ok(ApplyOutcome { run_id })
     }
 }
 
-fn stage_name(spec: &TableSpec) -> String {
-    format!("stage_{}", spec.name)
-}
-
-/// `t.a = s.a AND t.b = s.b` over the key columns.
-fn key_match(spec: &TableSpec) -> String {
-    spec.keys
-        .iter()
-        .map(|k| format!("t.{k} = s.{k}"))
-        .collect::<Vec<_>>()
-        .join(" AND ")
-}
-
-/// `ROW(t.x, t.y) IS DISTINCT FROM ROW(s.x, s.y)` over the value columns; `None` without any.
-fn values_differ(spec: &TableSpec, other: &str) -> Option<String> {
-    if spec.values.is_empty() {
-        return None;
-    }
-    let side = |alias: &str| {
-        spec.values
-            .iter()
-            .map(|v| format!("{alias}.{v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    Some(format!(
-        "ROW({}) IS DISTINCT FROM ROW({})",
-        side("t"),
-        side(other)
-    ))
-}
-
-/// Loads the columns into a temporary table dropped at the end of the transaction.
-async fn stage_table(
-    conn: &mut PgConnection,
-    spec: &TableSpec,
-    columns: Vec<Column>,
-) -> Result<(), StoreError> {
-    let names: Vec<&str> = spec.all_columns().collect();
-    debug_assert_eq!(names.len(), columns.len());
-    let rows = columns.first().map_or(0, Column::len);
-    debug_assert!(columns.iter().all(|c| c.len() == rows));
-    let select: Vec<String> = names
-        .iter()
-        .map(
-            |name| match spec.stage_casts.iter().find(|(column, _)| column == name) {
-                Some((_, cast)) => format!("{cast} AS {name}"),
-                None => (*name).to_owned(),
-            },
-        )
-        .collect();
-    let params: Vec<String> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("${}::{}", i + 1, c.array_type()))
-        .collect();
-    let sql = format!(
-        "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {select} FROM UNNEST({params}) AS u({names})",
-        stage = stage_name(spec),
-        select = select.join(", "),
-        params = params.join(", "),
-        names = names.join(", "),
-    );
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for column in columns {
-        query = match column {
-            Column::Int(v) => query.bind(v),
-            Column::Text(v) => query.bind(v),
-            Column::Date(v) => query.bind(v),
-            Column::Bool(v) => query.bind(v),
-        };
-    }
-    query.execute(&mut *conn).await?;
-    let sql = format!("ANALYZE {}", stage_name(spec));
-    sqlx::query(AssertSqlSafe(sql)).execute(&mut *conn).await?;
-    Ok(())
-}
-
-/// Counts, in one statement, what merging the staged rows would add, change and remove.
-async fn count_changes(
-    conn: &mut PgConnection,
-    spec: &TableSpec,
-    school_id: SchoolId,
-) -> Result<TableChange, StoreError> {
-    let table = spec.name;
-    let stage = stage_name(spec);
-    let keys = key_match(spec);
-    let changed = match values_differ(spec, "s") {
-        Some(differ) => format!(
-            "(SELECT count(*) FROM {stage} s JOIN {table} t ON t.school_id = $1 AND {keys} WHERE {differ})"
-        ),
-        None => "0::bigint".to_owned(),
-    };
-    let sql = format!(
-        "SELECT \
-           (SELECT count(*) FROM {table} t WHERE t.school_id = $1), \
-           (SELECT count(*) FROM {stage} s WHERE NOT EXISTS \
-              (SELECT 1 FROM {table} t WHERE t.school_id = $1 AND {keys})), \
-           {changed}, \
-           (SELECT count(*) FROM {table} t WHERE t.school_id = $1 AND NOT EXISTS \
-              (SELECT 1 FROM {stage} s WHERE {keys}))"
-    );
-    let (existing, added, changed, removed): (i64, i64, i64, i64) =
-        sqlx::query_as(AssertSqlSafe(sql))
-            .bind(school_id)
-            .fetch_one(&mut *conn)
-            .await?;
-    let count = |n: i64| u64::try_from(n).unwrap_or(0);
-    Ok(TableChange {
-        table,
-        existing: count(existing),
-        added: count(added),
-        changed: count(changed),
-        removed: count(removed),
-    })
-}
-
 async fn delete_removed(
     conn: &mut PgConnection,
-    spec: &TableSpec,
+    staged: &StagedTable,
     school_id: SchoolId,
 ) -> Result<(), StoreError> {
+    if staged.removed.is_empty() {
+        return Ok(());
+    }
+    let spec = staged.spec;
+    let keys = spec.keys.join(", ");
+    let arrays: Vec<String> = spec
+        .key_types
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| format!("${}::text[]::{ty}[]", i + 2))
+        .collect();
     let sql = format!(
-        "DELETE FROM {table} t WHERE t.school_id = $1 AND NOT EXISTS \
-           (SELECT 1 FROM {stage} s WHERE {keys})",
+        "DELETE FROM {table} WHERE school_id = $1 AND ({keys}) IN \
+           (SELECT * FROM unnest({arrays}))",
         table = spec.name,
-        stage = stage_name(spec),
-        keys = key_match(spec),
+        arrays = arrays.join(", "),
     );
-    sqlx::query(AssertSqlSafe(sql))
-        .bind(school_id)
-        .execute(&mut *conn)
-        .await?;
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(school_id);
+    for column in staged.removed_keys() {
+        query = query.bind(column);
+    }
+    query.execute(&mut *conn).await?;
     Ok(())
 }
 
-/// Inserts new rows and updates changed ones; rows that are the same are not touched.
-async fn merge(
+/// How many bytes of rows are gathered before they are sent on a `COPY`.
+const COPY_CHUNK_BYTES: usize = 1 << 20;
+
+/// `COPY`s the chosen new rows into `table`, with the school and the run around each line.
+async fn copy_rows(
     conn: &mut PgConnection,
-    spec: &TableSpec,
+    table: &str,
+    staged: &StagedTable,
+    rows: impl Iterator<Item = usize>,
     school_id: SchoolId,
     run_id: i64,
 ) -> Result<(), StoreError> {
-    let run_column = spec.run_column;
+    let spec = staged.spec;
     let columns: Vec<&str> = spec.all_columns().collect();
-    let update = match values_differ(spec, "s") {
-        Some(differ) => {
-            let set: Vec<String> = spec.values.iter().map(|v| format!("{v} = s.{v}")).collect();
-            format!(
-                "WHEN MATCHED AND {differ} THEN UPDATE SET {set}, {run_column} = $2 ",
-                set = set.join(", ")
-            )
-        }
-        None => String::new(),
-    };
     let sql = format!(
-        "MERGE INTO {table} t USING {stage} s ON t.school_id = $1 AND {keys} \
-         {update}\
-         WHEN NOT MATCHED THEN INSERT (school_id, {columns}, {run_column}) \
-           VALUES ($1, {values}, $2)",
+        "COPY {table} (school_id, {}, {}) FROM STDIN",
+        columns.join(", "),
+        spec.run_column
+    );
+    let (prefix, suffix) = (format!("{school_id}\t"), format!("\t{run_id}\n"));
+    let mut copy = conn.copy_in_raw(&sql).await?;
+    let mut chunk = Vec::with_capacity(COPY_CHUNK_BYTES + 4096);
+    for index in rows {
+        chunk.extend_from_slice(prefix.as_bytes());
+        chunk.extend_from_slice(staged.new.line(index));
+        chunk.extend_from_slice(suffix.as_bytes());
+        if chunk.len() >= COPY_CHUNK_BYTES {
+            copy.send(chunk.as_slice()).await?;
+            chunk.clear();
+        }
+    }
+    if !chunk.is_empty() {
+        copy.send(chunk.as_slice()).await?;
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+async fn insert_added(
+    conn: &mut PgConnection,
+    staged: &StagedTable,
+    school_id: SchoolId,
+    run_id: i64,
+) -> Result<(), StoreError> {
+    if staged.added.is_empty() {
+        return Ok(());
+    }
+    let rows = staged.added.iter().copied();
+    copy_rows(conn, staged.spec.name, staged, rows, school_id, run_id).await
+}
+
+/// Changed rows go through a temporary table holding only them, then one `UPDATE` a table.
+async fn update_changed(
+    conn: &mut PgConnection,
+    staged: &StagedTable,
+    school_id: SchoolId,
+    run_id: i64,
+) -> Result<(), StoreError> {
+    let spec = staged.spec;
+    if staged.changed.is_empty() || spec.values.is_empty() {
+        return Ok(());
+    }
+    let stage = format!("bromsync_changed_{}", spec.name);
+    let sql = format!(
+        "CREATE TEMP TABLE {stage} (LIKE {}) ON COMMIT DROP",
+        spec.name
+    );
+    sqlx::query(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+    let rows = staged.changed.iter().map(|&(new, _)| new);
+    copy_rows(conn, &stage, staged, rows, school_id, run_id).await?;
+    let set: Vec<String> = spec
+        .values
+        .iter()
+        .chain([&spec.run_column])
+        .map(|v| format!("{v} = s.{v}"))
+        .collect();
+    let keys: Vec<String> = spec.keys.iter().map(|k| format!("t.{k} = s.{k}")).collect();
+    let sql = format!(
+        "UPDATE {table} t SET {set} FROM {stage} s WHERE t.school_id = $1 AND {keys}",
         table = spec.name,
-        stage = stage_name(spec),
-        keys = key_match(spec),
-        columns = columns.join(", "),
-        values = columns
-            .iter()
-            .map(|c| format!("s.{c}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        set = set.join(", "),
+        keys = keys.join(" AND "),
     );
     sqlx::query(AssertSqlSafe(sql))
         .bind(school_id)
-        .bind(run_id)
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -316,16 +430,21 @@ async fn merge(
 /// Before teachers leave the roster, their hand-set rooms are put aside.
 async fn keep_rooms_of_leaving_teachers(
     conn: &mut PgConnection,
+    teachers: &StagedTable,
     school_id: SchoolId,
 ) -> Result<(), StoreError> {
+    if teachers.removed.is_empty() {
+        return Ok(());
+    }
+    let staff_ids = teachers.removed_keys().swap_remove(0);
     sqlx::query(
         "INSERT INTO retained_rooms (school_id, staff_id, room, left_at) \
          SELECT t.school_id, t.staff_id, t.room, now() FROM teachers t \
-         WHERE t.school_id = $1 AND t.room IS NOT NULL \
-           AND NOT EXISTS (SELECT 1 FROM stage_teachers s WHERE s.staff_id = t.staff_id) \
+         WHERE t.school_id = $1 AND t.room IS NOT NULL AND t.staff_id = ANY($2::text[]::bigint[]) \
          ON CONFLICT (school_id, staff_id) DO UPDATE SET room = EXCLUDED.room, left_at = EXCLUDED.left_at",
     )
     .bind(school_id)
+    .bind(staff_ids)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -2,9 +2,10 @@
 //! per student, teacher, parent, class or group whose standing or roster data the run changes,
 //! and reading them back for `bromsync history`.
 //!
-//! Events are computed in SQL from the run's staged tables (`stage_<table>`, the new roster)
-//! against the roster tables as they still are, so [`record`] must be called after staging and
-//! before the roster is written. IDs, column names and reason codes only, never a value.
+//! Events come from the run's row-by-row comparison of the new roster with the rows as they
+//! are ([`TableDiff`]), made before anything is written, and the reasons eligibility gave for
+//! whoever left; [`events`] is pure, [`record`] writes them in the run's transaction. IDs, column
+//! names and reason codes only, never a value.
 //!
 //! Links and memberships belong to the record that lists them: a change to who is in a class
 //! is a `changed` event on the class with column `students` (its teachers, or who is main:
@@ -12,13 +13,15 @@
 //! relationship or parental responsibility). A student's own event lists only the student's own
 //! columns, so one membership change is one event, not two.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, PgConnection};
+use sqlx::PgConnection;
 
-use super::apply::TableChange;
+use super::apply::TableDiff;
 use super::{Store, StoreError};
+use crate::roster::{ExcludedEntity, Exclusions};
 use crate::snapshot::SchoolId;
 
 /// A link table that shows up as one column of its owner's events.
@@ -26,26 +29,22 @@ struct LinkSpec {
     /// The column name in events.
     label: &'static str,
     table: &'static str,
-    /// Every column that makes a link different (the owner's key first).
-    columns: &'static str,
 }
 
 /// One entity whose records have history.
 struct EntitySpec {
     entity: &'static str,
     table: &'static str,
-    key: &'static str,
     values: &'static [&'static str],
     links: &'static [LinkSpec],
-    /// Exclusion entities whose reasons explain a removal.
-    excluded_as: &'static str,
+    /// Exclusion entities whose reasons explain a removal, the first preferred.
+    excluded_as: &'static [ExcludedEntity],
 }
 
 const ENTITIES: [EntitySpec; 5] = [
     EntitySpec {
         entity: "student",
         table: "students",
-        key: "student_id",
         values: &[
             "first_name",
             "last_name",
@@ -54,87 +53,203 @@ const ENTITIES: [EntitySpec; 5] = [
             "year_group",
         ],
         links: &[],
-        excluded_as: "'student'",
+        excluded_as: &[ExcludedEntity::Student],
     },
     EntitySpec {
         entity: "teacher",
         table: "teachers",
-        key: "staff_id",
         values: &["title", "first_name", "last_name", "email"],
         links: &[],
-        excluded_as: "'teacher'",
+        excluded_as: &[ExcludedEntity::Teacher],
     },
     EntitySpec {
         entity: "parent",
         table: "parents",
-        key: "person_id",
         values: &["title", "first_name", "last_name", "email", "phone"],
         links: &[LinkSpec {
             label: "students",
             table: "parent_students",
-            columns: "person_id, student_id, relationship, parental_responsibility",
         }],
-        excluded_as: "'parent'",
+        excluded_as: &[ExcludedEntity::Parent],
     },
     EntitySpec {
         entity: "class",
         table: "classes",
-        key: "class_id",
         values: &["name", "subject", "kind"],
         links: &[
             LinkSpec {
                 label: "students",
                 table: "class_students",
-                columns: "class_id, student_id",
             },
             LinkSpec {
                 label: "teachers",
                 table: "class_teachers",
-                columns: "class_id, staff_id, is_main",
             },
         ],
         // A collection whose type can no longer be read is excluded as a `collection`.
-        excluded_as: "'class', 'collection'",
+        excluded_as: &[ExcludedEntity::Class, ExcludedEntity::Collection],
     },
     EntitySpec {
         entity: "group",
         table: "groups",
-        key: "group_id",
         values: &["name", "kind"],
         links: &[LinkSpec {
             label: "students",
             table: "group_students",
-            columns: "group_id, student_id",
         }],
-        excluded_as: "'group', 'collection'",
+        excluded_as: &[ExcludedEntity::Group, ExcludedEntity::Collection],
     },
 ];
 
-/// Records this run's events and prunes events older than `retention`. Relies on: the staged
-/// tables `stage_<table>` (same columns as the roster tables, without `school_id`) and
-/// `stage_exclusions` (with `reasons` as text[]) existing in this transaction, and the roster
-/// tables not yet written. `changes` (per roster table) lets an unchanged entity cost nothing:
-/// a run that changes nothing records nothing and reads nothing.
+/// One event to record: IDs, column names and reason codes only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct NewEvent {
+    entity: &'static str,
+    id: i64,
+    event: &'static str,
+    columns: Vec<&'static str>,
+    reasons: Vec<&'static str>,
+}
+
+/// The events of one run, from its comparison (`diffs`: every roster table's) and the reasons
+/// eligibility gave for what it left out. A run that changes nothing has none.
+pub(super) fn events<'a>(
+    diffs: impl Iterator<Item = TableDiff<'a>>,
+    exclusions: &Exclusions,
+) -> Vec<NewEvent> {
+    let diffs: BTreeMap<&str, TableDiff<'a>> = diffs.map(|diff| (diff.table(), diff)).collect();
+    let id_of = |key: &[String]| key.first().and_then(|id| id.parse::<i64>().ok());
+    let mut events = Vec::new();
+    for spec in &ENTITIES {
+        let mut added: Vec<i64> = Vec::new();
+        let mut removed: Vec<i64> = Vec::new();
+        // Per record in the roster before and after: the columns and link labels that differ.
+        let mut changed: BTreeMap<i64, Vec<&'static str>> = BTreeMap::new();
+        if let Some(diff) = diffs.get(spec.table) {
+            added.extend(diff.added().filter_map(|key| id_of(&key)));
+            removed.extend(diff.removed().filter_map(|key| id_of(&key)));
+            for row in diff.changed() {
+                if let Some(id) = id_of(&row.key) {
+                    let columns: Vec<&'static str> = spec
+                        .values
+                        .iter()
+                        .copied()
+                        .filter(|value| row.columns.contains(value))
+                        .collect();
+                    if !columns.is_empty() {
+                        changed.insert(id, columns);
+                    }
+                }
+            }
+        }
+        for link in spec.links {
+            let Some(diff) = diffs.get(link.table) else {
+                continue;
+            };
+            let owners = diff
+                .added()
+                .chain(diff.removed())
+                .chain(diff.changed().map(|row| row.key))
+                .filter_map(|key| id_of(&key));
+            for owner in owners {
+                if added.contains(&owner) || removed.contains(&owner) {
+                    continue;
+                }
+                let columns = changed.entry(owner).or_default();
+                if !columns.contains(&link.label) {
+                    columns.push(link.label);
+                }
+            }
+        }
+        events.extend(added.into_iter().map(|id| NewEvent {
+            entity: spec.entity,
+            id,
+            event: "added",
+            columns: Vec::new(),
+            reasons: Vec::new(),
+        }));
+        events.extend(removed.into_iter().map(|id| NewEvent {
+            entity: spec.entity,
+            id,
+            event: "removed",
+            columns: Vec::new(),
+            reasons: reasons_left_out(exclusions, spec.excluded_as, id),
+        }));
+        events.extend(changed.into_iter().map(|(id, columns)| NewEvent {
+            entity: spec.entity,
+            id,
+            event: "changed",
+            columns,
+            reasons: Vec::new(),
+        }));
+    }
+    events
+}
+
+/// Why a record that left the roster is excluded now; empty when it vanished from Bromcom.
+fn reasons_left_out(
+    exclusions: &Exclusions,
+    excluded_as: &[ExcludedEntity],
+    id: i64,
+) -> Vec<&'static str> {
+    excluded_as
+        .iter()
+        .find_map(|entity| {
+            exclusions
+                .records
+                .binary_search_by(|record| (record.entity, record.id).cmp(&(*entity, id)))
+                .ok()
+                .map(|index| &exclusions.records[index])
+        })
+        .map(|record| {
+            record
+                .reasons
+                .iter()
+                .map(|reason| reason.as_str())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Writes this run's events and prunes events older than `retention`, in the run's
+/// transaction.
 pub(super) async fn record(
     conn: &mut PgConnection,
     school_id: SchoolId,
     run_id: i64,
-    changes: &[TableChange],
+    events: &[NewEvent],
     retention: Duration,
 ) -> Result<(), StoreError> {
-    let changed = |table: &str| {
-        changes
-            .iter()
-            .any(|change| change.table == table && !change.is_empty())
-    };
-    for spec in &ENTITIES {
-        if changed(spec.table) || spec.links.iter().any(|link| changed(link.table)) {
-            sqlx::query(AssertSqlSafe(events_sql(spec)))
-                .bind(school_id)
-                .bind(run_id)
-                .execute(&mut *conn)
-                .await?;
-        }
+    if !events.is_empty() {
+        // Column names and reason codes hold no comma, so each list travels as one text.
+        let joined = |list: &[&str]| list.join(",");
+        sqlx::query(
+            "INSERT INTO record_history \
+               (school_id, entity, bromcom_id, run_id, event, columns, reasons, at) \
+             SELECT $1, entity, id, $2, event, string_to_array(columns, ','), \
+                    string_to_array(reasons, ','), now() \
+               FROM unnest($3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[]) \
+                 AS e(entity, id, event, columns, reasons)",
+        )
+        .bind(school_id)
+        .bind(run_id)
+        .bind(events.iter().map(|e| e.entity).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| joined(&e.columns))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|e| joined(&e.reasons))
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *conn)
+        .await?;
     }
     let retention_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
     sqlx::query(
@@ -145,79 +260,6 @@ pub(super) async fn record(
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// One statement for one entity: added, removed (with the reasons staged for it), changed
-/// (with the value columns and link labels that differ). `$1` school, `$2` run.
-fn events_sql(spec: &EntitySpec) -> String {
-    let EntitySpec {
-        entity,
-        table,
-        key,
-        excluded_as,
-        ..
-    } = spec;
-    let link_diffs: Vec<String> = spec
-        .links
-        .iter()
-        .map(|link| {
-            let (label, links, columns) = (link.label, link.table, link.columns);
-            let owner = columns.split(',').next().unwrap_or(key).trim();
-            format!(
-                "SELECT d.{owner} AS owner, '{label}' AS label FROM ( \
-                   (SELECT {columns} FROM stage_{links} \
-                    EXCEPT SELECT {columns} FROM {links} WHERE school_id = $1) \
-                   UNION ALL \
-                   (SELECT {columns} FROM {links} WHERE school_id = $1 \
-                    EXCEPT SELECT {columns} FROM stage_{links})) d"
-            )
-        })
-        .collect();
-    let links_changed = if link_diffs.is_empty() {
-        "SELECT NULL::bigint AS owner, NULL::text AS label WHERE false".to_owned()
-    } else {
-        format!(
-            "SELECT DISTINCT owner, label FROM ({}) l",
-            link_diffs.join(" UNION ALL ")
-        )
-    };
-    let mut column_checks: Vec<String> = spec
-        .values
-        .iter()
-        .map(|v| format!("CASE WHEN t.{v} IS DISTINCT FROM s.{v} THEN '{v}' END"))
-        .collect();
-    column_checks.extend(spec.links.iter().map(|link| {
-        let label = link.label;
-        format!(
-            "CASE WHEN EXISTS (SELECT 1 FROM links_changed l \
-               WHERE l.owner = s.{key} AND l.label = '{label}') THEN '{label}' END"
-        )
-    }));
-    format!(
-        "WITH links_changed AS ({links_changed}), \
-         events AS ( \
-           SELECT s.{key} AS id, 'added' AS event, '{{}}'::text[] AS columns, \
-                  '{{}}'::text[] AS reasons \
-             FROM stage_{table} s \
-             WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.school_id = $1 AND t.{key} = s.{key}) \
-           UNION ALL \
-           SELECT t.{key}, 'removed', '{{}}'::text[], coalesce(x.reasons, '{{}}'::text[]) \
-             FROM {table} t \
-             LEFT JOIN (SELECT DISTINCT ON (bromcom_id) bromcom_id, reasons FROM stage_exclusions \
-                         WHERE entity IN ({excluded_as}) ORDER BY bromcom_id, entity = 'collection') x \
-               ON x.bromcom_id = t.{key} \
-             WHERE t.school_id = $1 \
-               AND NOT EXISTS (SELECT 1 FROM stage_{table} s WHERE s.{key} = t.{key}) \
-           UNION ALL \
-           SELECT id, 'changed', columns, '{{}}'::text[] FROM ( \
-             SELECT s.{key} AS id, array_remove(ARRAY[{checks}]::text[], NULL) AS columns \
-               FROM stage_{table} s JOIN {table} t ON t.school_id = $1 AND t.{key} = s.{key} \
-           ) c WHERE cardinality(columns) > 0 \
-         ) \
-         INSERT INTO record_history (school_id, entity, bromcom_id, run_id, event, columns, reasons, at) \
-         SELECT $1, '{entity}', id, $2, event, columns, reasons, now() FROM events",
-        checks = column_checks.join(", "),
-    )
 }
 
 /// One event of one record.
@@ -270,7 +312,6 @@ mod tests {
             );
             for link in spec.links {
                 assert!(super::super::ROSTER_TABLES.contains(&link.table));
-                assert!(link.columns.starts_with(spec.key), "{}", link.table);
             }
         }
     }

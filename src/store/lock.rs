@@ -1,20 +1,25 @@
 //! One runner per school at a time, across processes and servers: a Postgres session-level
-//! advisory lock held on a dedicated connection for the whole run (fetch included). The lock
-//! lives and dies with that connection, so a runner that crashes releases it at once.
+//! advisory lock held on one pooled connection for the whole run (fetch included). The run's
+//! transaction later uses that same connection, so a run needs one connection, not two, and
+//! no new connection is opened per school. A lock dropped without [`SchoolLock::release`] (a
+//! cancelled or failed run) closes its connection instead of returning it to the pool, so the
+//! lock can never outlive the run; a runner that crashes releases it with the connection.
 
-use sqlx::{Connection, PgConnection};
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, Postgres};
 
 use super::{Store, StoreError};
 use crate::snapshot::SchoolId;
 
-/// Held while a school's run goes on; dropping it closes the connection and frees the lock.
+/// Held while a school's run goes on.
 #[derive(Debug)]
 pub struct SchoolLock {
-    conn: PgConnection,
+    /// Always `Some` until released or dropped.
+    conn: Option<PoolConnection<Postgres>>,
     school_id: SchoolId,
 }
 
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The lock key: a fixed namespace text with the school ID, hashed by Postgres into one bigint.
 const LOCK_KEY_SQL: &str = "hashtextextended('bromsync:school:' || $1::text, 0)";
@@ -27,21 +32,18 @@ impl Store {
     ) -> Result<Option<SchoolLock>, StoreError> {
         // A host that silently drops packets would otherwise hold the run for as long as the
         // operating system keeps trying to connect.
-        let mut conn =
-            tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&self.options))
-                .await
-                .map_err(|_| StoreError::Timeout("connecting for the school's lock"))??;
+        let mut conn = tokio::time::timeout(ACQUIRE_TIMEOUT, self.pool.acquire())
+            .await
+            .map_err(|_| StoreError::Timeout("connecting for the school's lock"))??;
         let sql = format!("SELECT pg_try_advisory_lock({LOCK_KEY_SQL})");
         let locked: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(school_id)
-            .fetch_one(&mut conn)
+            .fetch_one(&mut *conn)
             .await?;
-        if locked {
-            Ok(Some(SchoolLock { conn, school_id }))
-        } else {
-            conn.close().await?;
-            Ok(None)
-        }
+        Ok(locked.then_some(SchoolLock {
+            conn: Some(conn),
+            school_id,
+        }))
     }
 }
 
@@ -50,9 +52,40 @@ impl SchoolLock {
         self.school_id
     }
 
-    /// Releases the lock now (dropping it does too, by closing the connection).
-    pub async fn release(self) -> Result<(), StoreError> {
-        self.conn.close().await?;
-        Ok(())
+    pub(super) fn connection(&mut self) -> &mut PgConnection {
+        self.conn
+            .as_deref_mut()
+            .expect("a school lock has its connection until released")
+    }
+
+    /// Releases the lock now and gives the connection back to the pool.
+    pub async fn release(mut self) -> Result<(), StoreError> {
+        let Some(mut conn) = self.conn.take() else {
+            return Ok(());
+        };
+        let sql = format!("SELECT pg_advisory_unlock({LOCK_KEY_SQL})");
+        let unlocked = sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(sql))
+            .bind(self.school_id)
+            .fetch_one(&mut *conn)
+            .await;
+        match unlocked {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                conn.close_on_drop();
+                Ok(())
+            }
+            Err(e) => {
+                conn.close_on_drop();
+                Err(e.into())
+            }
+        }
+    }
+}
+
+impl Drop for SchoolLock {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            conn.close_on_drop();
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! finished [`Decision`](crate::roster::Decision).
 
 mod apply;
+mod copy_text;
 mod history;
 mod lock;
 mod read;
@@ -22,7 +23,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
-pub use apply::{ApplyOptions, ApplyOutcome, StagedRun, TableChange};
+pub use apply::{
+    ApplyOptions, ApplyOutcome, ChangedRow, PreparedRoster, RowKey, StagedRun, TableChange,
+    TableDiff, prepare,
+};
 pub use history::{HISTORY_ENTITIES, HistoryEvent};
 pub use lock::SchoolLock;
 pub use read::StoredExclusion;

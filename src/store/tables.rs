@@ -1,37 +1,8 @@
-//! How each roster table is laid out and how a [`Roster`] becomes column arrays for it: one
+//! How each roster table is laid out and how a [`Roster`] becomes `COPY` rows for it: one
 //! description per table, so that staging, comparing and writing are written once for all.
 
-use chrono::NaiveDate;
-
+use super::copy_text::{Lines, Row};
 use crate::roster::{Exclusions, Roster};
-
-/// A column's values for every row of one table, in row order, bound as one Postgres array.
-pub(super) enum Column {
-    Int(Vec<i64>),
-    Text(Vec<Option<String>>),
-    Date(Vec<Option<NaiveDate>>),
-    Bool(Vec<bool>),
-}
-
-impl Column {
-    pub(super) fn array_type(&self) -> &'static str {
-        match self {
-            Column::Int(_) => "bigint[]",
-            Column::Text(_) => "text[]",
-            Column::Date(_) => "date[]",
-            Column::Bool(_) => "boolean[]",
-        }
-    }
-
-    pub(super) fn len(&self) -> usize {
-        match self {
-            Column::Int(v) => v.len(),
-            Column::Text(v) => v.len(),
-            Column::Date(v) => v.len(),
-            Column::Bool(v) => v.len(),
-        }
-    }
-}
 
 /// One table the sync owns for a school: its key and value columns (besides `school_id` and the
 /// run column), in the order [`TableSpec::columns`] produces them.
@@ -41,9 +12,8 @@ pub(super) struct TableSpec {
     pub values: &'static [&'static str],
     /// The column that names the run which last inserted or changed a row.
     pub run_column: &'static str,
-    /// SQL that turns a staged value column into the table's type, where they differ
-    /// (arrays of arrays cannot be bound, so `reasons` arrives as comma-separated text).
-    pub stage_casts: &'static [(&'static str, &'static str)],
+    /// The SQL type of each key column.
+    pub key_types: &'static [&'static str],
 }
 
 impl TableSpec {
@@ -53,13 +23,16 @@ impl TableSpec {
 }
 
 macro_rules! spec {
+    (@bigint $key:literal) => {
+        "bigint"
+    };
     ($name:literal, [$($key:literal),+], [$($value:literal),*]) => {
         TableSpec {
             name: $name,
             keys: &[$($key),+],
             values: &[$($value),*],
             run_column: "changed_in_run",
-            stage_casts: &[],
+            key_types: &[$(spec!(@bigint $key)),+],
         }
     };
 }
@@ -106,10 +79,7 @@ pub(super) const EXCLUSIONS: TableSpec = TableSpec {
     keys: &["entity", "bromcom_id"],
     values: &["reasons", "detail"],
     run_column: "run_id",
-    stage_casts: &[
-        ("reasons", "string_to_array(reasons, ',')"),
-        ("detail", "detail::jsonb"),
-    ],
+    key_types: &["text", "bigint"],
 };
 
 /// Every roster table's name, in write order: what a run's counts are keyed by.
@@ -126,6 +96,7 @@ pub const ROSTER_TABLES: [&str; 9] = [
 ];
 
 /// The roster tables' specs, in write order.
+#[cfg(test)]
 pub(super) fn roster_tables_specs() -> [&'static TableSpec; 9] {
     [
         &STUDENTS,
@@ -140,151 +111,130 @@ pub(super) fn roster_tables_specs() -> [&'static TableSpec; 9] {
     ]
 }
 
-fn ints<T>(rows: &[T], f: impl Fn(&T) -> i64) -> Column {
-    Column::Int(rows.iter().map(f).collect())
-}
-fn texts<T>(rows: &[T], f: impl Fn(&T) -> Option<&str>) -> Column {
-    Column::Text(rows.iter().map(|r| f(r).map(str::to_owned)).collect())
-}
-fn bools<T>(rows: &[T], f: impl Fn(&T) -> bool) -> Column {
-    Column::Bool(rows.iter().map(f).collect())
-}
-
-/// Every roster table with its columns for `roster` (keys, then values, in the spec's order),
-/// in write order.
-pub(super) fn roster_tables(roster: &Roster) -> [(&'static TableSpec, Vec<Column>); 9] {
-    let students = &roster.students;
-    let teachers = &roster.teachers;
-    let parents = &roster.parents;
-    let links = &roster.parent_students;
-    let classes = &roster.classes;
-    let class_students = &roster.class_students;
-    let class_teachers = &roster.class_teachers;
-    let groups = &roster.groups;
-    let group_students = &roster.group_students;
+/// Every roster table with its rows for `roster` in `COPY` text (keys, then values, in the
+/// spec's order), in write order.
+pub(super) fn roster_lines(roster: &Roster) -> [(&'static TableSpec, Lines); 9] {
+    fn lines<T>(rows: &[T], mut write: impl FnMut(&mut Row<'_>, &T)) -> Lines {
+        let mut lines = Lines::default();
+        for r in rows {
+            write(&mut lines.row(), r);
+        }
+        lines
+    }
     [
         (
             &STUDENTS,
-            vec![
-                ints(students, |s| s.student_id),
-                texts(students, |s| Some(&s.first_name)),
-                texts(students, |s| Some(&s.last_name)),
-                Column::Date(students.iter().map(|s| s.date_of_birth).collect()),
-                texts(students, |s| s.tutor_group.as_deref()),
-                texts(students, |s| s.year_group.as_deref()),
-            ],
+            lines(&roster.students, |w, s| {
+                w.int(s.student_id)
+                    .text(&s.first_name)
+                    .text(&s.last_name)
+                    .date(s.date_of_birth)
+                    .opt_text(s.tutor_group.as_deref())
+                    .opt_text(s.year_group.as_deref());
+            }),
         ),
         (
             &TEACHERS,
-            vec![
-                ints(teachers, |t| t.staff_id),
-                texts(teachers, |t| Some(&t.title)),
-                texts(teachers, |t| Some(&t.first_name)),
-                texts(teachers, |t| Some(&t.last_name)),
-                texts(teachers, |t| t.email.as_deref()),
-            ],
+            lines(&roster.teachers, |w, t| {
+                w.int(t.staff_id)
+                    .text(&t.title)
+                    .text(&t.first_name)
+                    .text(&t.last_name)
+                    .opt_text(t.email.as_deref());
+            }),
         ),
         (
             &PARENTS,
-            vec![
-                ints(parents, |p| p.person_id),
-                texts(parents, |p| Some(&p.title)),
-                texts(parents, |p| Some(&p.first_name)),
-                texts(parents, |p| Some(&p.last_name)),
-                texts(parents, |p| p.email.as_deref()),
-                texts(parents, |p| p.phone.as_deref()),
-            ],
+            lines(&roster.parents, |w, p| {
+                w.int(p.person_id)
+                    .text(&p.title)
+                    .text(&p.first_name)
+                    .text(&p.last_name)
+                    .opt_text(p.email.as_deref())
+                    .opt_text(p.phone.as_deref());
+            }),
         ),
         (
             &PARENT_STUDENTS,
-            vec![
-                ints(links, |l| l.person_id),
-                ints(links, |l| l.student_id),
-                texts(links, |l| Some(&l.relationship)),
-                bools(links, |l| l.parental_responsibility),
-            ],
+            lines(&roster.parent_students, |w, l| {
+                w.int(l.person_id)
+                    .int(l.student_id)
+                    .text(&l.relationship)
+                    .bool(l.parental_responsibility);
+            }),
         ),
         (
             &CLASSES,
-            vec![
-                ints(classes, |c| c.class_id),
-                texts(classes, |c| Some(&c.name)),
-                texts(classes, |c| c.subject.as_deref()),
-                texts(classes, |c| Some(c.kind.as_str())),
-            ],
+            lines(&roster.classes, |w, c| {
+                w.int(c.class_id)
+                    .text(&c.name)
+                    .opt_text(c.subject.as_deref())
+                    .text(c.kind.as_str());
+            }),
         ),
         (
             &CLASS_STUDENTS,
-            vec![
-                ints(class_students, |m| m.class_id),
-                ints(class_students, |m| m.student_id),
-            ],
+            lines(&roster.class_students, |w, m| {
+                w.int(m.class_id).int(m.student_id);
+            }),
         ),
         (
             &CLASS_TEACHERS,
-            vec![
-                ints(class_teachers, |m| m.class_id),
-                ints(class_teachers, |m| m.staff_id),
-                bools(class_teachers, |m| m.is_main),
-            ],
+            lines(&roster.class_teachers, |w, m| {
+                w.int(m.class_id).int(m.staff_id).bool(m.is_main);
+            }),
         ),
         (
             &GROUPS,
-            vec![
-                ints(groups, |g| g.group_id),
-                texts(groups, |g| Some(&g.name)),
-                texts(groups, |g| Some(g.kind.as_str())),
-            ],
+            lines(&roster.groups, |w, g| {
+                w.int(g.group_id).text(&g.name).text(g.kind.as_str());
+            }),
         ),
         (
             &GROUP_STUDENTS,
-            vec![
-                ints(group_students, |m| m.group_id),
-                ints(group_students, |m| m.student_id),
-            ],
+            lines(&roster.group_students, |w, m| {
+                w.int(m.group_id).int(m.student_id);
+            }),
         ),
     ]
 }
 
-/// The exclusions table's columns: entity, bromcom_id, reasons (comma-separated codes) and
-/// detail (JSON text of the unreadable fields and the records that caused a ripple).
-pub(super) fn exclusion_columns(exclusions: &Exclusions) -> Vec<Column> {
-    let r = &exclusions.records;
-    vec![
-        texts(r, |e| Some(e.entity.as_str())),
-        ints(r, |e| e.id),
-        Column::Text(
-            r.iter()
-                .map(|e| {
-                    Some(
-                        e.reasons
-                            .iter()
-                            .map(|reason| reason.as_str())
-                            .collect::<Vec<_>>()
-                            .join(","),
-                    )
-                })
-                .collect(),
-        ),
-        Column::Text(
-            r.iter()
-                .map(|e| {
-                    let caused_by: Vec<_> = e
-                        .caused_by
-                        .iter()
-                        .map(|c| serde_json::json!({"entity": c.entity.as_str(), "id": c.id}))
-                        .collect();
-                    Some(
-                        serde_json::json!({
-                            "invalid_fields": e.invalid_fields,
-                            "caused_by": caused_by,
-                        })
-                        .to_string(),
-                    )
-                })
-                .collect(),
-        ),
-    ]
+/// The exclusions table's rows: entity, bromcom_id, reasons (a text array of codes) and detail
+/// (the unreadable fields and the records that caused a ripple), both written as Postgres
+/// prints them (`jsonb` sorts keys shorter first and puts a space after `:` and `,`).
+pub(super) fn exclusion_lines(exclusions: &Exclusions) -> Lines {
+    let mut lines = Lines::default();
+    for e in &exclusions.records {
+        let reasons: Vec<&str> = e.reasons.iter().map(|r| r.as_str()).collect();
+        let caused_by: Vec<String> = e
+            .caused_by
+            .iter()
+            .map(|c| {
+                format!(
+                    "{{\"id\": {}, \"entity\": {}}}",
+                    c.id,
+                    json_string(c.entity.as_str())
+                )
+            })
+            .collect();
+        let invalid: Vec<String> = e.invalid_fields.iter().map(|f| json_string(f)).collect();
+        let detail = format!(
+            "{{\"caused_by\": [{}], \"invalid_fields\": [{}]}}",
+            caused_by.join(", "),
+            invalid.join(", ")
+        );
+        lines
+            .row()
+            .text(e.entity.as_str())
+            .int(e.id)
+            .text(&format!("{{{}}}", reasons.join(",")))
+            .text(&detail);
+    }
+    lines
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
 }
 
 #[cfg(test)]
@@ -295,10 +245,10 @@ mod tests {
     fn the_published_table_names_are_the_specs_in_write_order() {
         let names: Vec<&str> = roster_tables_specs().iter().map(|spec| spec.name).collect();
         assert_eq!(names, ROSTER_TABLES);
-        let staged: Vec<&str> = roster_tables(&Roster::default())
+        let staged: Vec<&str> = roster_lines(&Roster::default())
             .iter()
-            .map(|(spec, columns)| {
-                assert_eq!(spec.all_columns().count(), columns.len(), "{}", spec.name);
+            .map(|(spec, _)| {
+                assert_eq!(spec.keys.len(), spec.key_types.len(), "{}", spec.name);
                 spec.name
             })
             .collect();

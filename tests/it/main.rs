@@ -3,6 +3,7 @@
 mod check;
 mod cli;
 mod client;
+mod concurrent;
 mod daemon;
 mod eligibility;
 mod export;
