@@ -9,7 +9,8 @@
 //! - **slow Bromcom**: 150 ms a request, 5,000-row pages, `max_in_flight = 4`, 8 schools of
 //!   1,200, against every request slot busy (requests x latency / slots).
 //!
-//! The figures are also written as JSON to `target/bench-sync.json`.
+//! The figures are also written as JSON to `target/bench-sync.json` (the smoke run's to
+//! `target/bench-sync-smoke.json`).
 //!
 //! `cargo bench --bench sync` runs the sizes above; under `cargo test --all-targets` (no
 //! `--bench` flag) the same scenarios run tiny, as a smoke test. Needs PostgreSQL at
@@ -75,7 +76,15 @@ fn main() {
         let slow = slow_bromcom(&sizes).await;
         json!({ "full": full, "trust": trust, "large_school": large, "slow_bromcom": slow })
     });
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-sync.json");
+    // The smoke run under `cargo test` leaves the real figures alone.
+    let file = if full {
+        "bench-sync.json"
+    } else {
+        "bench-sync-smoke.json"
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(file);
     let text = serde_json::to_string_pretty(&report).expect("json");
     match std::fs::write(&path, text + "\n") {
         Ok(()) => println!("figures written to {}", path.display()),

@@ -1,12 +1,15 @@
 //! One runner per school at a time, across processes and servers: a Postgres session-level
-//! advisory lock held on one pooled connection for the whole run (fetch included). The run's
-//! transaction later uses that same connection, so a run needs one connection, not two, and
-//! no new connection is opened per school. A lock dropped without [`SchoolLock::release`] (a
-//! cancelled or failed run) closes its connection instead of returning it to the pool, so the
-//! lock can never outlive the run; a runner that crashes releases it with the connection.
+//! advisory lock held on one connection for the whole run (fetch included). The run's
+//! transaction later uses that same connection, so a run needs one connection, not two. An
+//! idle pooled connection is used when there is one (no connection opened per school);
+//! otherwise a connection of its own, opened directly so that a database that is down fails
+//! the run at once instead of after the pool's acquire timeout. A lock dropped without
+//! [`SchoolLock::release`] (a cancelled or failed run) closes its connection instead of
+//! returning it to the pool, so the lock can never outlive the run; a runner that crashes
+//! releases it with the connection.
 
 use sqlx::pool::PoolConnection;
-use sqlx::{PgConnection, Postgres};
+use sqlx::{Connection, PgConnection, Postgres};
 
 use super::{Store, StoreError};
 use crate::snapshot::SchoolId;
@@ -15,11 +18,36 @@ use crate::snapshot::SchoolId;
 #[derive(Debug)]
 pub struct SchoolLock {
     /// Always `Some` until released or dropped.
-    conn: Option<PoolConnection<Postgres>>,
+    conn: Option<LockConnection>,
     school_id: SchoolId,
 }
 
-const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+#[derive(Debug)]
+enum LockConnection {
+    Pooled(PoolConnection<Postgres>),
+    Own(PgConnection),
+}
+
+impl LockConnection {
+    fn get(&mut self) -> &mut PgConnection {
+        match self {
+            LockConnection::Pooled(conn) => conn,
+            LockConnection::Own(conn) => conn,
+        }
+    }
+
+    /// Closes the connection (a pooled one when it is dropped) instead of keeping it.
+    async fn discard(self) {
+        match self {
+            LockConnection::Pooled(mut conn) => conn.close_on_drop(),
+            LockConnection::Own(conn) => {
+                let _ = conn.close().await;
+            }
+        }
+    }
+}
+
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The lock key: a fixed namespace text with the school ID, hashed by Postgres into one bigint.
 const LOCK_KEY_SQL: &str = "hashtextextended('bromsync:school:' || $1::text, 0)";
@@ -30,20 +58,37 @@ impl Store {
         &self,
         school_id: SchoolId,
     ) -> Result<Option<SchoolLock>, StoreError> {
-        // A host that silently drops packets would otherwise hold the run for as long as the
-        // operating system keeps trying to connect.
-        let mut conn = tokio::time::timeout(ACQUIRE_TIMEOUT, self.pool.acquire())
-            .await
-            .map_err(|_| StoreError::Timeout("connecting for the school's lock"))??;
+        let mut conn = match self.pool.try_acquire() {
+            Some(pooled) => LockConnection::Pooled(pooled),
+            // A host that silently drops packets would otherwise hold the run for as long as
+            // the operating system keeps trying to connect.
+            None => LockConnection::Own(
+                tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&self.options))
+                    .await
+                    .map_err(|_| StoreError::Timeout("connecting for the school's lock"))??,
+            ),
+        };
         let sql = format!("SELECT pg_try_advisory_lock({LOCK_KEY_SQL})");
-        let locked: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        let locked = sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(sql))
             .bind(school_id)
-            .fetch_one(&mut *conn)
-            .await?;
-        Ok(locked.then_some(SchoolLock {
-            conn: Some(conn),
-            school_id,
-        }))
+            .fetch_one(conn.get())
+            .await;
+        match locked {
+            Ok(true) => Ok(Some(SchoolLock {
+                conn: Some(conn),
+                school_id,
+            })),
+            Ok(false) => {
+                if let LockConnection::Own(own) = conn {
+                    own.close().await?;
+                }
+                Ok(None)
+            }
+            Err(e) => {
+                conn.discard().await;
+                Err(e.into())
+            }
+        }
     }
 }
 
@@ -54,28 +99,33 @@ impl SchoolLock {
 
     pub(super) fn connection(&mut self) -> &mut PgConnection {
         self.conn
-            .as_deref_mut()
+            .as_mut()
             .expect("a school lock has its connection until released")
+            .get()
     }
 
-    /// Releases the lock now and gives the connection back to the pool.
+    /// Releases the lock now: a pooled connection goes back to the pool, an own one closes.
     pub async fn release(mut self) -> Result<(), StoreError> {
         let Some(mut conn) = self.conn.take() else {
             return Ok(());
         };
+        if let LockConnection::Own(own) = conn {
+            own.close().await?;
+            return Ok(());
+        }
         let sql = format!("SELECT pg_advisory_unlock({LOCK_KEY_SQL})");
         let unlocked = sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(sql))
             .bind(self.school_id)
-            .fetch_one(&mut *conn)
+            .fetch_one(conn.get())
             .await;
         match unlocked {
             Ok(true) => Ok(()),
             Ok(false) => {
-                conn.close_on_drop();
+                conn.discard().await;
                 Ok(())
             }
             Err(e) => {
-                conn.close_on_drop();
+                conn.discard().await;
                 Err(e.into())
             }
         }
@@ -84,7 +134,8 @@ impl SchoolLock {
 
 impl Drop for SchoolLock {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.as_mut() {
+        // An own connection closes as it is dropped.
+        if let Some(LockConnection::Pooled(conn)) = self.conn.as_mut() {
             conn.close_on_drop();
         }
     }
