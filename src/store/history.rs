@@ -173,28 +173,24 @@ fn events_sql(spec: &EntitySpec) -> String {
             )
         })
         .collect();
+    // Per owner, the labels of its links that differ, sorted: joined, never probed row by row
+    // (a correlated probe would recompute the differences for every record).
     let links_changed = if link_diffs.is_empty() {
-        "SELECT NULL::bigint AS owner, NULL::text AS label WHERE false".to_owned()
+        "SELECT NULL::bigint AS owner, '{}'::text[] AS labels WHERE false".to_owned()
     } else {
         format!(
-            "SELECT DISTINCT owner, label FROM ({}) l",
+            "SELECT owner, array_agg(DISTINCT label ORDER BY label) AS labels FROM ({}) l \
+             GROUP BY owner",
             link_diffs.join(" UNION ALL ")
         )
     };
-    let mut column_checks: Vec<String> = spec
+    let value_checks: Vec<String> = spec
         .values
         .iter()
         .map(|v| format!("CASE WHEN t.{v} IS DISTINCT FROM s.{v} THEN '{v}' END"))
         .collect();
-    column_checks.extend(spec.links.iter().map(|link| {
-        let label = link.label;
-        format!(
-            "CASE WHEN EXISTS (SELECT 1 FROM links_changed l \
-               WHERE l.owner = s.{key} AND l.label = '{label}') THEN '{label}' END"
-        )
-    }));
     format!(
-        "WITH links_changed AS ({links_changed}), \
+        "WITH links_changed AS MATERIALIZED ({links_changed}), \
          events AS ( \
            SELECT s.{key} AS id, 'added' AS event, '{{}}'::text[] AS columns, \
                   '{{}}'::text[] AS reasons \
@@ -204,19 +200,23 @@ fn events_sql(spec: &EntitySpec) -> String {
            SELECT t.{key}, 'removed', '{{}}'::text[], coalesce(x.reasons, '{{}}'::text[]) \
              FROM {table} t \
              LEFT JOIN (SELECT DISTINCT ON (bromcom_id) bromcom_id, reasons FROM stage_exclusions \
-                         WHERE entity IN ({excluded_as}) ORDER BY bromcom_id, entity = 'collection') x \
+                         WHERE entity IN ({excluded_as}) \
+                         ORDER BY bromcom_id, entity = 'collection') x \
                ON x.bromcom_id = t.{key} \
              WHERE t.school_id = $1 \
                AND NOT EXISTS (SELECT 1 FROM stage_{table} s WHERE s.{key} = t.{key}) \
            UNION ALL \
            SELECT id, 'changed', columns, '{{}}'::text[] FROM ( \
-             SELECT s.{key} AS id, array_remove(ARRAY[{checks}]::text[], NULL) AS columns \
+             SELECT s.{key} AS id, \
+                    array_remove(ARRAY[{checks}]::text[], NULL) || coalesce(l.labels, '{{}}') \
+                      AS columns \
                FROM stage_{table} s JOIN {table} t ON t.school_id = $1 AND t.{key} = s.{key} \
+               LEFT JOIN links_changed l ON l.owner = s.{key} \
            ) c WHERE cardinality(columns) > 0 \
          ) \
          INSERT INTO record_history (school_id, entity, bromcom_id, run_id, event, columns, reasons, at) \
          SELECT $1, '{entity}', id, $2, event, columns, reasons, now() FROM events",
-        checks = column_checks.join(", "),
+        checks = value_checks.join(", "),
     )
 }
 
