@@ -127,15 +127,23 @@ pub(super) async fn record(
             .iter()
             .any(|change| change.table == table && !change.is_empty())
     };
+    let started = std::time::Instant::now();
+    let mut events = 0;
     for spec in &ENTITIES {
         if changed(spec.table) || spec.links.iter().any(|link| changed(link.table)) {
-            sqlx::query(AssertSqlSafe(events_sql(spec)))
+            events += sqlx::query(AssertSqlSafe(events_sql(spec)))
                 .bind(school_id)
                 .bind(run_id)
                 .execute(&mut *conn)
-                .await?;
+                .await?
+                .rows_affected();
         }
     }
+    tracing::debug!(
+        events,
+        elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "history recorded"
+    );
     let retention_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
     sqlx::query(
         "DELETE FROM record_history WHERE school_id = $1 AND at < now() - $2 * interval '1 second'",
