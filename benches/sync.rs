@@ -13,9 +13,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bromsync::bromcom::{Client, ClientConfig};
-use bromsync::sim::generator::{GenerateOptions, generate};
-use bromsync::sim::server::{SimOptions, SimServer};
 use bromsync::store::Store;
+use bromsync_sim::generator::{GenerateOptions, generate};
+use bromsync_sim::server::{SimOptions, SimServer};
 use secrecy::SecretString;
 use sqlx::Connection;
 
@@ -87,7 +87,7 @@ async fn bench(students: usize) {
     );
     drop((snapshot, decision));
 
-    let store = Store::connect(&SecretString::from(url.clone()), 4)
+    let store = Store::connect_and_migrate(&SecretString::from(url.clone()), 4)
         .await
         .expect("bench database");
     store.close().await;
@@ -105,7 +105,7 @@ async fn bench(students: usize) {
 
     let (first, first_peak) = timed_sync(&config).await;
     let (again, again_peak) = timed_sync(&config).await;
-    sim.update_dataset(|d| bromsync::sim::churn::churn(d, SCHOOL, 0.01, 7, today));
+    sim.update_dataset(|d| bromsync_sim::churn::churn(d, SCHOOL, 0.01, 7, today));
     let (churned, churned_peak) = timed_sync(&config).await;
     println!("bromsync sync (whole process: start, fetch, decide, write, exit):");
     println!("  first sync          {first:>10.2?}   peak RSS {first_peak:>6} MiB");

@@ -5,26 +5,18 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Settings};
+use crate::exit;
+use crate::report::print_outcome;
 use crate::roster::ExcludedEntity;
 use crate::snapshot::SchoolId;
 use crate::store::{Store, Trigger};
-use crate::sync::{self, RunOutcome, RunRequest, RunSummary, SyncContext};
+use crate::sync::{self, SyncContext};
 use crate::telemetry::{self, LogFormat};
-use crate::why::{self, Standing};
-
-/// Exit codes, documented in `--help` and README.
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const FAILED: u8 = 1;
-    pub const BAD_CONFIG: u8 = 2;
-    pub const REFUSED: u8 = 3;
-    pub const SKIPPED: u8 = 4;
-}
+use crate::why;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,7 +25,8 @@ pub mod exit {
     about = "Syncs school rosters from Bromcom into Postgres for a parents'-evening system.",
     after_help = "Exit codes: 0 every school succeeded; 1 a run failed; 2 the configuration or \
 arguments were refused; 3 a run was refused by the removal guard; 4 a school was skipped \
-because another runner holds it.\n\nLogs go to stderr; RUST_LOG sets the level (default info)."
+because another runner holds it; 5 the database schema is not current (run `bromsync migrate` \
+with the role that owns the schema).\n\nLogs go to stderr; RUST_LOG sets the level (default info)."
 )]
 pub struct Cli {
     /// The configuration file (TOML); every key can be overridden as BROMSYNC_<SECTION>__<KEY>.
@@ -58,7 +51,8 @@ pub struct Cli {
 pub enum Command {
     /// Sync every configured school (or those named) once, then exit.
     Sync(SyncArgs),
-    /// Apply the database migrations and exit (runs also apply them at start).
+    /// Create the database if missing and apply the migrations, then exit: the only command
+    /// that changes the schema (run it with the role that owns it; the others only check).
     Migrate,
     /// Run as a daemon: sync every school on its cron schedule until stopped.
     #[command(
@@ -114,11 +108,13 @@ printed (also when there is no history); 1 the database cannot be read; 2 the sc
     History(crate::ops::history::HistoryArgs),
     /// The embedded default: a generated school on the built-in simulator, synced into the
     /// local Postgres, with what came through and what was left out.
-    Demo(DemoArgs),
+    #[cfg(feature = "sim")]
+    Demo(crate::demo::DemoArgs),
     /// The Bromcom simulator: serve generated schools or a dataset file over HTTP, or print the
     /// shape of generated data.
+    #[cfg(feature = "sim")]
     #[command(subcommand)]
-    Sim(crate::sim::cli::SimCommand),
+    Sim(bromsync_sim::cli::SimCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,26 +143,9 @@ pub struct WhyArgs {
 }
 
 fn parse_entity(text: &str) -> Result<ExcludedEntity, String> {
-    ExcludedEntity::parse(&text.to_lowercase()).ok_or_else(|| {
+    text.to_lowercase().parse().map_err(|_| {
         format!("`{text}` is not one of: student, teacher, parent, class, group, collection")
     })
-}
-
-#[derive(Debug, clap::Args)]
-pub struct DemoArgs {
-    /// Students in the generated school.
-    #[arg(long, default_value_t = 1200)]
-    pub students: usize,
-    /// Seed of the generated school.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// The database to sync into; created if missing.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://root@127.0.0.1:5432/bromsync_demo"
-    )]
-    pub database_url: String,
 }
 
 /// The binary's entry point.
@@ -174,6 +153,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo's report is its output; its log stays quiet unless asked for with RUST_LOG.
     let default_level = match cli.command {
+        #[cfg(feature = "sim")]
         Command::Demo(_) => "warn",
         _ => "info",
     };
@@ -198,13 +178,20 @@ async fn dispatch(cli: Cli) -> u8 {
             Err(code) => code,
         },
         Command::Migrate => match load_settings(cli.config.as_ref()) {
-            Ok(settings) => match connect(&settings).await {
-                Ok(_) => {
-                    println!("migrations applied");
-                    exit::OK
+            Ok(settings) => {
+                let database = &settings.database;
+                match Store::connect_and_migrate(&database.url, database.max_connections).await {
+                    Ok(store) => {
+                        store.close().await;
+                        println!("migrations applied");
+                        exit::OK
+                    }
+                    Err(e) => {
+                        eprintln!("bromsync: cannot migrate the database: {e}");
+                        exit::FAILED
+                    }
                 }
-                Err(code) => code,
-            },
+            }
             Err(code) => code,
         },
         Command::Why(args) => match load_settings(cli.config.as_ref()) {
@@ -227,8 +214,10 @@ async fn dispatch(cli: Cli) -> u8 {
             Ok(settings) => ops_exit(crate::ops::history::run(&settings, &args).await),
             Err(code) => code,
         },
+        #[cfg(feature = "sim")]
         Command::Demo(args) => crate::demo::run(&args).await,
-        Command::Sim(command) => match crate::sim::cli::run(command).await {
+        #[cfg(feature = "sim")]
+        Command::Sim(command) => match bromsync_sim::cli::run(command).await {
             Ok(()) => exit::OK,
             Err(e) => {
                 eprintln!("bromsync sim: {e}");
@@ -270,7 +259,11 @@ async fn connect(settings: &Settings) -> Result<Store, u8> {
         .await
         .map_err(|e| {
             eprintln!("bromsync: cannot use the database: {e}");
-            exit::FAILED
+            if e.is_schema_mismatch() {
+                exit::NOT_MIGRATED
+            } else {
+                exit::FAILED
+            }
         })
 }
 
@@ -282,28 +275,6 @@ pub async fn context(settings: &Settings) -> Result<SyncContext, u8> {
         exit::BAD_CONFIG
     })?;
     Ok(SyncContext { store, client })
-}
-
-/// A run request for one school with the settings' guard and retention.
-pub fn request_for(
-    settings: &Settings,
-    school: &crate::config::SchoolSettings,
-    trigger: Trigger,
-) -> RunRequest {
-    RunRequest {
-        school: school.clone(),
-        trigger,
-        guard: settings.guard_of(school),
-        room_retention: Duration::from_secs(
-            u64::from(settings.sync.room_retention_days) * 24 * 3600,
-        ),
-        history_retention: Duration::from_secs(
-            u64::from(settings.sync.history_retention_days) * 24 * 3600,
-        ),
-        accept_removals: false,
-        dry_run: false,
-        scheduled_for: None,
-    }
 }
 
 async fn sync_command(settings: &Settings, args: &SyncArgs) -> u8 {
@@ -332,12 +303,12 @@ async fn sync_command(settings: &Settings, args: &SyncArgs) -> u8 {
         .collect();
     let mut code = exit::OK;
     for school in chosen {
-        let mut request = request_for(settings, school, Trigger::Manual);
+        let mut request = settings.run_request(school, Trigger::Manual);
         request.accept_removals = args.accept_removals;
         request.dry_run = args.dry_run;
         let outcome = sync::run_school(&ctx, request).await;
         let school_code = print_outcome(school.id, &outcome);
-        code = worse(code, school_code);
+        code = exit::worse(code, school_code);
         if let Err(e) = &outcome
             && e.is_credentials_rejected()
         {
@@ -349,134 +320,12 @@ async fn sync_command(settings: &Settings, args: &SyncArgs) -> u8 {
     code
 }
 
-fn worse(a: u8, b: u8) -> u8 {
-    let rank = |c: u8| match c {
-        exit::FAILED => 4,
-        exit::BAD_CONFIG => 3,
-        exit::REFUSED => 2,
-        exit::SKIPPED => 1,
-        _ => 0,
-    };
-    if rank(b) > rank(a) { b } else { a }
-}
-
-/// Prints one school's outcome to stdout (counts only) and returns its exit code.
-pub fn print_outcome(school_id: SchoolId, outcome: &Result<RunOutcome, sync::SyncError>) -> u8 {
-    match outcome {
-        Ok(RunOutcome::Succeeded(summary)) => {
-            println!(
-                "school {school_id}: succeeded (run {})",
-                summary.run_id.unwrap_or_default()
-            );
-            print_summary(summary);
-            exit::OK
-        }
-        Ok(RunOutcome::DryRun(summary)) => {
-            println!("school {school_id}: dry run, nothing written; a run would do:");
-            print_summary(summary);
-            exit::OK
-        }
-        Ok(RunOutcome::Refused(summary)) => {
-            println!(
-                "school {school_id}: REFUSED (run {}), nothing written",
-                summary.run_id.unwrap_or_default()
-            );
-            for v in &summary.violations {
-                println!(
-                    "  {} would lose {} of {} rows{}",
-                    v.table,
-                    v.removed,
-                    v.existing,
-                    if v.empties { " (all of them)" } else { "" }
-                );
-            }
-            println!(
-                "  if these removals are expected: bromsync sync --school {school_id} --accept-removals"
-            );
-            print_summary(summary);
-            exit::REFUSED
-        }
-        Ok(RunOutcome::Skipped(_)) => {
-            println!("school {school_id}: skipped, another runner is syncing it");
-            exit::SKIPPED
-        }
-        Err(e) => {
-            println!("school {school_id}: FAILED, nothing written: {e}");
-            exit::FAILED
-        }
-    }
-}
-
-/// Per table: added, changed, removed; then what was left out, by entity and reason.
-pub fn print_summary(summary: &RunSummary) {
-    println!(
-        "  {:<16} {:>8} {:>8} {:>8} {:>8}",
-        "table", "had", "added", "changed", "removed"
-    );
-    for c in &summary.roster_changes {
-        println!(
-            "  {:<16} {:>8} {:>8} {:>8} {:>8}",
-            c.table, c.existing, c.added, c.changed, c.removed
-        );
-    }
-    if summary.excluded_by_reason.is_empty() {
-        println!("  left out: nothing");
-    } else {
-        println!("  left out:");
-        for (entity, reasons) in &summary.excluded_by_reason {
-            let total = summary.excluded.get(entity).copied().unwrap_or_default();
-            let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
-            println!("    {entity:<10} {total:>6}  ({})", reasons.join(", "));
-        }
-    }
-    if let Some(missing) = summary.sso_missing_email {
-        println!(
-            "  without email (SSO sign-in fails): parents {}, teachers {}",
-            missing.parents, missing.teachers
-        );
-    }
-    if !summary.dropped.is_empty() {
-        println!("  links and memberships dropped:");
-        for (entity, reasons) in &summary.dropped {
-            let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
-            println!("    {entity:<20} {}", reasons.join(", "));
-        }
-    }
-}
-
 async fn why_command(settings: &Settings, args: &WhyArgs) -> u8 {
     let store = match connect(settings).await {
         Ok(store) => store,
         Err(code) => return code,
     };
-    let answer = async {
-        let standing = match store
-            .roster_run_of(args.school, args.entity, args.id)
-            .await?
-        {
-            Some(run) => Standing::ComesThrough {
-                changed_in_run: run,
-            },
-            None => Standing::Unknown,
-        };
-        let exclusions = store.load_exclusions(args.school).await?;
-        let standing = if standing == Standing::Unknown
-            && exclusions
-                .iter()
-                .any(|e| e.entity == args.entity.as_str() && e.id == args.id)
-        {
-            Standing::LeftOut
-        } else {
-            standing
-        };
-        Ok::<_, crate::store::StoreError>(why::explain(
-            args.entity,
-            args.id,
-            &standing,
-            &exclusions,
-        ))
-    }
-    .await;
+    let answer = why::answer(&store, args.school, args.entity, args.id).await;
     store.close().await;
     match answer {
         Ok(answer) => {

@@ -5,7 +5,6 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono_tz::Tz;
@@ -14,7 +13,10 @@ use serde::Deserialize;
 
 use crate::bromcom::ClientConfig;
 use crate::roster::NameChoice;
+use crate::schedule::CronSchedule;
 use crate::snapshot::SchoolId;
+use crate::store::Trigger;
+use crate::sync::RunRequest;
 
 /// The whole configuration, checked.
 #[derive(Clone, Debug, Deserialize)]
@@ -98,7 +100,7 @@ impl Default for RemovalGuard {
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonSettings {
     /// Cron expression for every school (5 fields, or 6 with seconds), in each school's zone.
-    pub schedule: String,
+    pub schedule: CronSchedule,
     pub max_concurrent_schools: usize,
     /// How long SIGTERM waits for runs in flight to stop before the process exits anyway.
     pub grace_period_secs: u64,
@@ -110,7 +112,7 @@ pub struct DaemonSettings {
 impl Default for DaemonSettings {
     fn default() -> Self {
         DaemonSettings {
-            schedule: "0 2 * * *".to_owned(),
+            schedule: CronSchedule::parse("0 2 * * *").expect("the default schedule parses"),
             max_concurrent_schools: 4,
             grace_period_secs: 30,
             retry_delays_secs: vec![60, 300, 1800],
@@ -131,11 +133,12 @@ pub struct SchoolSettings {
     pub id: SchoolId,
     #[serde(default)]
     pub names: NameChoice,
-    #[serde(default = "default_timezone")]
-    pub timezone: String,
+    /// An IANA time zone; the school's "today" and its schedule are read in it.
+    #[serde(default = "default_timezone", deserialize_with = "iana_zone")]
+    pub timezone: Tz,
     /// Overrides `daemon.schedule` for this school.
     #[serde(default)]
-    pub schedule: Option<String>,
+    pub schedule: Option<CronSchedule>,
     /// Overrides `sync.removal_guard` for this school.
     #[serde(default)]
     pub removal_guard: Option<RemovalGuard>,
@@ -144,8 +147,8 @@ pub struct SchoolSettings {
     pub sso: bool,
 }
 
-fn default_timezone() -> String {
-    "Europe/London".to_owned()
+fn default_timezone() -> Tz {
+    chrono_tz::Europe::London
 }
 
 impl SchoolSettings {
@@ -160,17 +163,27 @@ impl SchoolSettings {
             sso: false,
         }
     }
-
-    /// The school's time zone; checked at load, so this cannot fail on loaded settings.
-    pub fn tz(&self) -> Tz {
-        Tz::from_str(&self.timezone).unwrap_or(chrono_tz::Europe::London)
-    }
 }
 
 impl Settings {
     /// The schedule of one school: its own, or the daemon's.
-    pub fn schedule_of<'a>(&'a self, school: &'a SchoolSettings) -> &'a str {
-        school.schedule.as_deref().unwrap_or(&self.daemon.schedule)
+    pub fn schedule_of<'a>(&'a self, school: &'a SchoolSettings) -> &'a CronSchedule {
+        school.schedule.as_ref().unwrap_or(&self.daemon.schedule)
+    }
+
+    /// A manual-style run request for one school, with the settings' guard and room retention;
+    /// the caller sets what its command adds (accepting removals, a dry run, a scheduled time).
+    pub fn run_request(&self, school: &SchoolSettings, trigger: Trigger) -> RunRequest {
+        RunRequest {
+            school: school.clone(),
+            trigger,
+            guard: self.guard_of(school),
+            room_retention: days(self.sync.room_retention_days),
+            history_retention: days(self.sync.history_retention_days),
+            accept_removals: false,
+            dry_run: false,
+            scheduled_for: None,
+        }
     }
 
     /// The removal guard of one school: its own, or the sync's.
@@ -181,6 +194,10 @@ impl Settings {
     pub fn school(&self, id: SchoolId) -> Option<&SchoolSettings> {
         self.schools.iter().find(|s| s.id == id)
     }
+}
+
+fn days(count: u32) -> Duration {
+    Duration::from_secs(u64::from(count) * 24 * 3600)
 }
 
 /// Why a configuration was refused; every message names the key and what would be right.
@@ -259,14 +276,25 @@ fn section_variables() -> config::Map<String, String> {
 
 fn describe_serde_error(error: &config::ConfigError) -> ConfigError {
     let text = error.to_string();
-    // config reports "unknown field `x`, expected one of ... for key `section`"; keep its words,
-    // they already name the key and the allowed ones.
-    let key = text
-        .rsplit_once("for key `")
-        .and_then(|(_, rest)| rest.split_once('`'))
-        .map(|(key, _)| key.to_owned())
-        .unwrap_or_else(|| "<root>".to_owned());
-    invalid(key, text)
+    // config reports "<what is wrong> for key `x`" (and writes an array element's field as
+    // `schools[1]timezone`); name the key the way the file spells it, once.
+    match text.rsplit_once(" for key `") {
+        Some((message, rest)) => {
+            let key = rest.split_once('`').map_or(rest, |(key, _)| key);
+            invalid(key.replace("]", "].").trim_end_matches('.'), message)
+        }
+        None => invalid("<root>", text),
+    }
+}
+
+/// Reads an IANA time zone name, saying what is wrong with one that is not.
+fn iana_zone<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Tz, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    name.trim().parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{name}` is not an IANA time zone; write e.g. \"Europe/London\""
+        ))
+    })
 }
 
 impl Settings {
@@ -282,17 +310,8 @@ impl Settings {
                 ));
             }
         }
-        match url::Url::parse(&self.bromcom.base_url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-            _ => {
-                return Err(invalid(
-                    "bromcom.base_url",
-                    format!(
-                        "`{}` is not an http(s) URL; production is https://api.bromcomcloud.com",
-                        self.bromcom.base_url
-                    ),
-                ));
-            }
+        if let Some(refusal) = crate::bromcom::base_url::refusal(&self.bromcom.base_url) {
+            return Err(invalid("bromcom.base_url", refusal));
         }
         if self.bromcom.application_id.trim().is_empty() {
             return Err(invalid(
@@ -328,8 +347,6 @@ impl Settings {
             ));
         }
         check_guard("sync.removal_guard", &self.sync.removal_guard)?;
-        crate::daemon::schedule::CronSchedule::parse(&self.daemon.schedule)
-            .map_err(|e| invalid("daemon.schedule", e.to_string()))?;
         let mut seen = HashSet::new();
         for (index, school) in self.schools.iter().enumerate() {
             let key = |field: &str| format!("schools[{index}].{field}");
@@ -341,19 +358,6 @@ impl Settings {
                         school.id
                     ),
                 ));
-            }
-            if Tz::from_str(&school.timezone).is_err() {
-                return Err(invalid(
-                    key("timezone"),
-                    format!(
-                        "`{}` is not an IANA time zone; write e.g. \"Europe/London\"",
-                        school.timezone
-                    ),
-                ));
-            }
-            if let Some(schedule) = &school.schedule {
-                crate::daemon::schedule::CronSchedule::parse(schedule)
-                    .map_err(|e| invalid(key("schedule"), e.to_string()))?;
             }
             if let Some(guard) = &school.removal_guard {
                 check_guard(&key("removal_guard"), guard)?;
@@ -405,10 +409,17 @@ mod tests {
         let settings = from_toml(GOOD).expect("loads");
         assert_eq!(settings.schools.len(), 2);
         assert_eq!(settings.schools[0].names, NameChoice::Preferred);
-        assert_eq!(settings.schools[0].tz(), chrono_tz::Europe::London);
+        assert_eq!(settings.schools[0].timezone, chrono_tz::Europe::London);
+        assert_eq!(settings.schools[1].timezone, chrono_tz::Europe::Dublin);
         assert_eq!(settings.schools[1].names, NameChoice::Legal);
-        assert_eq!(settings.schedule_of(&settings.schools[0]), "0 2 * * *");
-        assert_eq!(settings.schedule_of(&settings.schools[1]), "30 1 * * *");
+        assert_eq!(
+            settings.schedule_of(&settings.schools[0]).expression(),
+            "0 2 * * *"
+        );
+        assert_eq!(
+            settings.schedule_of(&settings.schools[1]).expression(),
+            "30 1 * * *"
+        );
         assert_eq!(settings.bromcom.page_size, 100_000);
         assert_eq!(
             settings.guard_of(&settings.schools[0]),

@@ -2,17 +2,35 @@
 //! HTTP on loopback), synced into the local Postgres, then what came through and what was left
 //! out and why — and a second run, to show that a resync with no change writes nothing.
 
+use bromsync_sim::generator::{GenerateOptions, generate};
+use bromsync_sim::server::{SimOptions, SimServer};
 use secrecy::SecretString;
 
 use crate::bromcom::{Client, ClientConfig};
-use crate::cli::{DemoArgs, exit, print_outcome};
 use crate::config::SchoolSettings;
+use crate::exit;
+use crate::report::print_outcome;
 use crate::roster::ExcludedEntity;
-use crate::sim::generator::{GenerateOptions, generate};
-use crate::sim::server::{SimOptions, SimServer};
 use crate::store::{Store, Trigger};
 use crate::sync::{self, RunOutcome, RunRequest, SyncContext};
-use crate::why::{self, Standing};
+use crate::why;
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Students in the generated school.
+    #[arg(long, default_value_t = 1200)]
+    pub students: usize,
+    /// Seed of the generated school.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// The database to sync into; created if missing.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://root@127.0.0.1:5432/bromsync_demo"
+    )]
+    pub database_url: String,
+}
 
 const DEMO_SCHOOL: i64 = 20001;
 const DEMO_APP_ID: &str = "demo";
@@ -20,7 +38,9 @@ const DEMO_APP_SECRET: &str = "demo-secret";
 
 pub async fn run(args: &DemoArgs) -> u8 {
     let school = SchoolSettings::new(DEMO_SCHOOL);
-    let today = chrono::Utc::now().with_timezone(&school.tz()).date_naive();
+    let today = chrono::Utc::now()
+        .with_timezone(&school.timezone)
+        .date_naive();
     let dataset = generate(&GenerateOptions {
         seed: args.seed,
         schools: vec![DEMO_SCHOOL],
@@ -48,13 +68,14 @@ pub async fn run(args: &DemoArgs) -> u8 {
         args.seed
     );
 
-    let store = match Store::connect(&SecretString::from(args.database_url.clone()), 8).await {
-        Ok(store) => store,
-        Err(e) => {
-            eprintln!("bromsync demo: cannot use the database: {e}");
-            return exit::FAILED;
-        }
-    };
+    let store =
+        match Store::connect_and_migrate(&SecretString::from(args.database_url.clone()), 8).await {
+            Ok(store) => store,
+            Err(e) => {
+                eprintln!("bromsync demo: cannot use the database: {e}");
+                return exit::FAILED;
+            }
+        };
     let client = match Client::new(ClientConfig {
         base_url: sim.base_url(),
         application_id: DEMO_APP_ID.to_owned(),
@@ -87,23 +108,26 @@ pub async fn run(args: &DemoArgs) -> u8 {
     if code != exit::OK {
         return code;
     }
-    if let Ok(exclusions) = ctx.store.load_exclusions(DEMO_SCHOOL).await {
-        // The question a data manager asks: why is this parent missing?
-        if let Some(parent) = exclusions
-            .iter()
-            .find(|e| e.entity == "parent" && !e.caused_by.is_empty())
-        {
-            println!(
-                "\nwhy is parent {} missing? (`bromsync why --school {DEMO_SCHOOL} parent {}`)",
-                parent.id, parent.id
-            );
-            let answer = why::explain(
-                ExcludedEntity::Parent,
-                parent.id,
-                &Standing::LeftOut,
-                &exclusions,
-            );
-            println!("  {answer}");
+    // The question a data manager asks: why is this parent missing? Asked of a parent who
+    // fell out through a ripple, since that answer has the most to say.
+    let rippled_parent = ctx
+        .store
+        .load_exclusions(DEMO_SCHOOL)
+        .await
+        .ok()
+        .and_then(|stored| {
+            stored
+                .into_iter()
+                .find(|e| e.entity == ExcludedEntity::Parent && !e.caused_by.is_empty())
+                .map(|e| e.id)
+        });
+    if let Some(parent) = rippled_parent {
+        println!(
+            "\nwhy is parent {parent} missing? (`bromsync why --school {DEMO_SCHOOL} parent {parent}`)"
+        );
+        match why::answer(&ctx.store, DEMO_SCHOOL, ExcludedEntity::Parent, parent).await {
+            Ok(answer) => println!("  {answer}"),
+            Err(e) => eprintln!("bromsync demo: {e}"),
         }
     }
 

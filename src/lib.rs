@@ -5,20 +5,28 @@
 //! fetches a whole [`snapshot::Snapshot`], [`eligibility`] decides who comes through (a pure
 //! function producing a [`roster::Roster`] and [`roster::Exclusions`]), and [`store`] writes the
 //! difference into Postgres in one transaction. [`sync`] drives one school's run; [`daemon`]
-//! schedules runs for many schools; [`ops`] holds the operator views (export, status, check,
-//! history, health and [`metrics`]); [`cli`] is what operators type; [`sim`] is the Bromcom
-//! simulator that tests, the demo and the benchmark use.
+//! schedules runs for many schools; [`why`] answers for a record from what the store holds;
+//! [`ops`] holds the operator views (export, status, check, history, health and [`metrics`]);
+//! [`cli`] is what operators type, and nothing below it imports it.
+//!
+//! The Bromcom simulator that tests, the demo and the benchmarks use is the workspace crate
+//! `bromsync-sim`, reached only through the default feature `sim` (`bromsync sim`, `bromsync
+//! demo`); `--no-default-features` builds a production binary without it.
 
 pub mod bromcom;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+#[cfg(feature = "sim")]
 pub mod demo;
 pub mod eligibility;
+pub mod exit;
+pub mod limit;
 pub mod metrics;
 pub mod ops;
+pub mod report;
 pub mod roster;
-pub mod sim;
+pub mod schedule;
 pub mod snapshot;
 pub mod store;
 pub mod sync;

@@ -4,11 +4,13 @@
 //! dropped, counted by reason).
 //!
 //! These types are the contract between `eligibility` and `store`; neither knows the other.
+//! The roster rows derive sqlx's `FromRow` so that the store reads them back by column name.
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use strum::{Display, EnumString, IntoStaticStr, VariantArray};
 
 use crate::snapshot::EntityKind;
 
@@ -37,7 +39,9 @@ pub struct Roster {
     pub group_students: Vec<GroupStudent>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::FromRow,
+)]
 pub struct RosterStudent {
     pub student_id: i64,
     pub first_name: String,
@@ -48,7 +52,9 @@ pub struct RosterStudent {
     pub year_group: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::FromRow,
+)]
 pub struct RosterTeacher {
     pub staff_id: i64,
     pub title: String,
@@ -57,7 +63,9 @@ pub struct RosterTeacher {
     pub email: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::FromRow,
+)]
 pub struct RosterParent {
     pub person_id: i64,
     pub title: String,
@@ -67,7 +75,9 @@ pub struct RosterParent {
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::FromRow,
+)]
 pub struct ParentStudent {
     pub person_id: i64,
     pub student_id: i64,
@@ -76,45 +86,75 @@ pub struct ParentStudent {
     pub parental_responsibility: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Display,
+    EnumString,
+    IntoStaticStr,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ClassKind {
     Class,
     TutorGroup,
 }
 
-impl ClassKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClassKind::Class => "class",
-            ClassKind::TutorGroup => "tutor_group",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::FromRow,
+)]
 pub struct RosterClass {
     pub class_id: i64,
     pub name: String,
     pub subject: Option<String>,
+    #[sqlx(try_from = "String")]
     pub kind: ClassKind,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::FromRow,
+)]
 pub struct ClassStudent {
     pub class_id: i64,
     pub student_id: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::FromRow,
+)]
 pub struct ClassTeacher {
     pub class_id: i64,
     pub staff_id: i64,
     pub is_main: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Display,
+    EnumString,
+    IntoStaticStr,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum GroupKind {
     House,
     Year,
@@ -122,44 +162,43 @@ pub enum GroupKind {
     Custom,
 }
 
-impl GroupKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GroupKind::House => "house",
-            GroupKind::Year => "year",
-            GroupKind::Band => "band",
-            GroupKind::Custom => "custom",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<GroupKind> {
-        [
-            GroupKind::House,
-            GroupKind::Year,
-            GroupKind::Band,
-            GroupKind::Custom,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == text)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::FromRow,
+)]
 pub struct RosterGroup {
     pub group_id: i64,
     pub name: String,
+    #[sqlx(try_from = "String")]
     pub kind: GroupKind,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::FromRow,
+)]
 pub struct GroupStudent {
     pub group_id: i64,
     pub student_id: i64,
 }
 
 /// The kinds of record that can be excluded, as named in the `exclusions.entity` column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Display,
+    EnumString,
+    IntoStaticStr,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ExcludedEntity {
     Student,
     Teacher,
@@ -170,35 +209,25 @@ pub enum ExcludedEntity {
     Collection,
 }
 
-impl ExcludedEntity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExcludedEntity::Student => "student",
-            ExcludedEntity::Teacher => "teacher",
-            ExcludedEntity::Parent => "parent",
-            ExcludedEntity::Class => "class",
-            ExcludedEntity::Group => "group",
-            ExcludedEntity::Collection => "collection",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<ExcludedEntity> {
-        [
-            ExcludedEntity::Student,
-            ExcludedEntity::Teacher,
-            ExcludedEntity::Parent,
-            ExcludedEntity::Class,
-            ExcludedEntity::Group,
-            ExcludedEntity::Collection,
-        ]
-        .into_iter()
-        .find(|entity| entity.as_str() == text)
-    }
-}
-
 /// Why a record, link or membership was left out. The codes are eligibility.md's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Display,
+    EnumString,
+    IntoStaticStr,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Reason {
     NoConsent,
     NotOnRoll,
@@ -224,67 +253,9 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::NoConsent => "no_consent",
-            Reason::NotOnRoll => "not_on_roll",
-            Reason::NotOnStaff => "not_on_staff",
-            Reason::NotCurrent => "not_current",
-            Reason::MissingTitle => "missing_title",
-            Reason::MissingFirstName => "missing_first_name",
-            Reason::MissingLastName => "missing_last_name",
-            Reason::NoClasses => "no_classes",
-            Reason::NoEligibleStudents => "no_eligible_students",
-            Reason::NoStudents => "no_students",
-            Reason::NoTeachers => "no_teachers",
-            Reason::NoEligibleChildren => "no_eligible_children",
-            Reason::StudentNotEligible => "student_not_eligible",
-            Reason::NoParentalResponsibility => "no_parental_responsibility",
-            Reason::InvalidRecord => "invalid_record",
-            Reason::DuplicateId => "duplicate_id",
-            Reason::UnknownStudent => "unknown_student",
-            Reason::UnknownContact => "unknown_contact",
-            Reason::UnknownStaff => "unknown_staff",
-            Reason::UnknownCollection => "unknown_collection",
-            Reason::UnknownCollectionType => "unknown_collection_type",
-        }
-    }
-
-    pub const ALL: [Reason; 21] = [
-        Reason::NoConsent,
-        Reason::NotOnRoll,
-        Reason::NotOnStaff,
-        Reason::NotCurrent,
-        Reason::MissingTitle,
-        Reason::MissingFirstName,
-        Reason::MissingLastName,
-        Reason::NoClasses,
-        Reason::NoEligibleStudents,
-        Reason::NoStudents,
-        Reason::NoTeachers,
-        Reason::NoEligibleChildren,
-        Reason::StudentNotEligible,
-        Reason::NoParentalResponsibility,
-        Reason::InvalidRecord,
-        Reason::DuplicateId,
-        Reason::UnknownStudent,
-        Reason::UnknownContact,
-        Reason::UnknownStaff,
-        Reason::UnknownCollection,
-        Reason::UnknownCollectionType,
-    ];
-
-    pub fn parse(text: &str) -> Option<Reason> {
-        Reason::ALL
-            .into_iter()
-            .find(|reason| reason.as_str() == text)
-    }
-}
-
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+    /// Every reason, in declared (and `Ord`) order: derived from the enum, so a new reason is
+    /// never missing from it.
+    pub const ALL: &'static [Reason] = Reason::VARIANTS;
 }
 
 /// A record by kind and Bromcom ID, as named in an explanation.
@@ -325,3 +296,29 @@ pub struct Decision {
     pub roster: Roster,
     pub exclusions: Exclusions,
 }
+
+/// The names these enums go by in the database's text columns and in reports, as strum derives
+/// them (snake_case), and reading them back.
+macro_rules! named_in_text {
+    ($($kind:ty),*) => {$(
+        impl $kind {
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                text.parse().ok()
+            }
+        }
+
+        impl TryFrom<String> for $kind {
+            type Error = strum::ParseError;
+
+            fn try_from(text: String) -> Result<Self, Self::Error> {
+                text.parse()
+            }
+        }
+    )*};
+}
+
+named_in_text!(ClassKind, GroupKind, ExcludedEntity, Reason);

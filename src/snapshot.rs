@@ -8,63 +8,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-/// Bromcom's ID for a school.
-pub type SchoolId = i64;
-
-/// Every entity the sync fetches, in Bromcom's names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum EntityKind {
-    Students,
-    Staff,
-    Contacts,
-    StudentContacts,
-    Emails,
-    PersonTelephones,
-    Collections,
-    CollectionAssociates,
-    CollectionExecutives,
-}
-
-impl EntityKind {
-    pub const ALL: [EntityKind; 9] = [
-        EntityKind::Students,
-        EntityKind::Staff,
-        EntityKind::Contacts,
-        EntityKind::StudentContacts,
-        EntityKind::Emails,
-        EntityKind::PersonTelephones,
-        EntityKind::Collections,
-        EntityKind::CollectionAssociates,
-        EntityKind::CollectionExecutives,
-    ];
-
-    /// The name Bromcom uses in the URL path (`/v2/{Entity}`).
-    pub fn api_name(self) -> &'static str {
-        match self {
-            EntityKind::Students => "Students",
-            EntityKind::Staff => "Staff",
-            EntityKind::Contacts => "Contacts",
-            EntityKind::StudentContacts => "StudentContacts",
-            EntityKind::Emails => "Emails",
-            EntityKind::PersonTelephones => "PersonTelephones",
-            EntityKind::Collections => "Collections",
-            EntityKind::CollectionAssociates => "CollectionAssociates",
-            EntityKind::CollectionExecutives => "CollectionExecutives",
-        }
-    }
-
-    pub fn from_api_name(name: &str) -> Option<EntityKind> {
-        EntityKind::ALL
-            .into_iter()
-            .find(|kind| kind.api_name().eq_ignore_ascii_case(name))
-    }
-}
-
-impl std::fmt::Display for EntityKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.api_name())
-    }
-}
+pub use bromcom_api::{EntityKind, SchoolId};
 
 /// A whole school, fetched completely (the client never hands back part of an entity).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

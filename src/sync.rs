@@ -250,7 +250,7 @@ async fn fetch_decide_write(
     let store_error = |source| SyncError::Store { school_id, source };
 
     let snapshot = ctx.client.fetch_school(school_id).await?;
-    let today = started_at.with_timezone(&school.tz()).date_naive();
+    let today = started_at.with_timezone(&school.timezone).date_naive();
     let names = school.names;
     let decision =
         tokio::task::spawn_blocking(move || eligibility::decide(&snapshot, today, names))

@@ -3,7 +3,8 @@
 //! records (a ripple) is followed back to where it started: IDs and reason codes only.
 
 use crate::roster::{ExcludedEntity, Exclusion, Exclusions};
-use crate::store::StoredExclusion;
+use crate::snapshot::SchoolId;
+use crate::store::{Store, StoreError, StoredExclusion};
 
 /// Where a record stands in the school's stored roster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +17,25 @@ pub enum Standing {
     Unknown,
 }
 
-/// The operator's answer for one record.
+/// The operator's answer for one record of one school, from what the store holds now.
+pub async fn answer(
+    store: &Store,
+    school: SchoolId,
+    entity: ExcludedEntity,
+    id: i64,
+) -> Result<String, StoreError> {
+    let exclusions = store.load_exclusions(school).await?;
+    let standing = match store.roster_run_of(school, entity, id).await? {
+        Some(run) => Standing::ComesThrough {
+            changed_in_run: run,
+        },
+        None if exclusions.iter().any(|e| e.entity == entity && e.id == id) => Standing::LeftOut,
+        None => Standing::Unknown,
+    };
+    Ok(explain(entity, id, &standing, &exclusions))
+}
+
+/// The answer for one record, given where it stands and the school's stored exclusions.
 pub fn explain(
     entity: ExcludedEntity,
     id: i64,
@@ -33,10 +52,8 @@ pub fn explain(
              Bromcom did not send it (check the ID and the entity), or no run has succeeded yet"
         ),
         Standing::LeftOut => {
-            let mut records: Vec<Exclusion> = stored
-                .iter()
-                .filter_map(StoredExclusion::to_exclusion)
-                .collect();
+            let mut records: Vec<Exclusion> =
+                stored.iter().map(StoredExclusion::to_exclusion).collect();
             records.sort_by_key(|record| (record.entity, record.id));
             let exclusions = Exclusions {
                 records,
@@ -52,18 +69,30 @@ pub fn explain(
 mod tests {
     use super::*;
 
+    use crate::roster::{Reason, RecordRef};
+
     fn stored(
         entity: &str,
         id: i64,
         reasons: &[&str],
         caused_by: &[(&str, i64)],
     ) -> StoredExclusion {
+        let entity_named = |name: &str| ExcludedEntity::parse(name).expect("an entity name");
         StoredExclusion {
-            entity: entity.to_owned(),
+            entity: entity_named(entity),
             id,
-            reasons: reasons.iter().map(|r| r.to_string()).collect(),
+            reasons: reasons
+                .iter()
+                .map(|r| Reason::parse(r).expect("a reason code"))
+                .collect(),
             invalid_fields: Vec::new(),
-            caused_by: caused_by.iter().map(|(e, i)| (e.to_string(), *i)).collect(),
+            caused_by: caused_by
+                .iter()
+                .map(|(e, id)| RecordRef {
+                    entity: entity_named(e),
+                    id: *id,
+                })
+                .collect(),
             run_id: 1,
         }
     }

@@ -11,12 +11,12 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::ClientConfig;
 use super::error::{ClientBuildError, FetchError, FetchErrorKind, Problem};
 use super::mapping::read_entity_rows;
+use crate::limit::Limit;
 use crate::snapshot::{EntityKind, SchoolId, Snapshot};
 
 /// Pages larger than this are decoded on the blocking pool so that one big page does not hold
@@ -40,7 +40,8 @@ struct Inner {
     /// ApplicationId, ApplicationSecret (marked sensitive), Accept.
     headers: HeaderMap,
     config: ClientConfig,
-    in_flight: Semaphore,
+    /// Shared with the clients built before and after this one on a reload.
+    in_flight: Arc<Limit>,
 }
 
 impl std::fmt::Debug for Client {
@@ -77,6 +78,17 @@ impl From<Problem> for AttemptFailure {
 impl Client {
     /// Checks the configuration and builds the HTTP client. No request is made.
     pub fn new(config: ClientConfig) -> Result<Client, ClientBuildError> {
+        let in_flight = Arc::new(Limit::new(config.max_in_flight));
+        Client::with_request_limit(config, in_flight)
+    }
+
+    /// As [`Client::new`], with the cap on requests in flight given: a client rebuilt on a
+    /// reload counts its requests against the same cap as the old one's still going (the
+    /// caller resizes the cap to `config.max_in_flight`).
+    pub fn with_request_limit(
+        config: ClientConfig,
+        in_flight: Arc<Limit>,
+    ) -> Result<Client, ClientBuildError> {
         let invalid = |text: &str| ClientBuildError(text.to_owned());
         match url::Url::parse(&config.base_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
@@ -121,7 +133,7 @@ impl Client {
                 http,
                 base_url,
                 headers,
-                in_flight: Semaphore::new(config.max_in_flight),
+                in_flight,
                 config,
             }),
         })
@@ -347,7 +359,7 @@ fn check_status(response: &reqwest::Response) -> Result<(), AttemptFailure> {
         404 => Err(AttemptFailure::Fatal(FetchErrorKind::NotFound)),
         429 => Err(AttemptFailure::Retry {
             problem: Problem::Throttled,
-            retry_after: retry_after(response.headers()),
+            retry_after: retry_after(response.headers(), std::time::SystemTime::now()),
         }),
         408 | 500..=599 => Err(Problem::ServerStatus(status).into()),
         other => Err(AttemptFailure::Fatal(FetchErrorKind::UnexpectedStatus(
@@ -356,10 +368,16 @@ fn check_status(response: &reqwest::Response) -> Result<(), AttemptFailure> {
     }
 }
 
-/// `Retry-After` in whole seconds; an HTTP date or anything else is ignored (normal backoff).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    text.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// How long `Retry-After` asks to wait, in either of its forms (RFC 9110): whole seconds, or an
+/// HTTP date, counted from `now` (a date already past means "now"). Anything else is ignored
+/// (normal backoff).
+fn retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// Names a transport error by kind only: reqwest's text can be long and is not needed.
@@ -637,15 +655,31 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_reads_seconds_only() {
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
         let mut headers = HeaderMap::new();
-        assert_eq!(retry_after(&headers), None);
+        assert_eq!(retry_after(&headers, now), None);
         headers.insert(RETRY_AFTER, HeaderValue::from_static(" 7 "));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(7)));
+        // The three date formats HTTP allows, 90 s after `now`.
+        for date in [
+            "Wed, 21 Oct 2015 07:29:30 GMT",
+            "Wednesday, 21-Oct-15 07:29:30 GMT",
+            "Wed Oct 21 07:29:30 2015",
+        ] {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static(date));
+            assert_eq!(
+                retry_after(&headers, now),
+                Some(Duration::from_secs(90)),
+                "{date}"
+            );
+        }
         headers.insert(
             RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:00:00 GMT"),
         );
-        assert_eq!(retry_after(&headers), None);
+        assert_eq!(retry_after(&headers, now), Some(Duration::ZERO), "past");
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers, now), None);
     }
 }

@@ -3,6 +3,7 @@
 //! [`Snapshot`](crate::snapshot::Snapshot) or an error naming the school, the entity and what
 //! went wrong. It never hands back half an entity.
 
+pub mod base_url;
 pub mod client;
 pub mod error;
 pub mod mapping;

@@ -2,14 +2,16 @@
 //! zone, signals (SIGUSR1 resync, SIGHUP reload, SIGTERM/SIGINT graceful stop), and a bound on
 //! how many schools run at once.
 //!
-//! The parts: [`schedule`] (cron maths, clock changes), [`school`] (one task per school:
+//! The parts: [`school`] (one task per school:
 //! triggers, coalescing, retries), [`runner`] (what a run is: the real sync or a test's
 //! stand-in), [`supervisor`] (the set of schools, reloads, shutdown) and [`signals`] (Unix
-//! signals turned into [`Control`] messages). Only [`signals`] and [`run_command`] touch the
-//! process; the rest runs in tests with no network and no signals.
+//! signals turned into [`Control`] messages); the cron maths and clock changes are
+//! [`crate::schedule`]'s. Only [`signals`] and [`run_command`] touch the process; the rest runs
+//! in tests with no network and no signals.
 
+#[cfg(test)]
+mod limit_tests;
 pub mod runner;
-pub mod schedule;
 pub mod school;
 pub mod signals;
 pub mod supervisor;
@@ -28,7 +30,7 @@ pub use runner::{Job, JobOutcome, Runner, SyncRunner};
 pub use school::{Clock, SystemClock};
 pub use supervisor::{Control, Daemon};
 
-use crate::cli::exit;
+use crate::exit;
 
 /// `bromsync --config FILE run`: loads the configuration (refusing a bad one with exit code
 /// 2), then runs until SIGTERM or SIGINT and exits 0. Never exits because a school failed or

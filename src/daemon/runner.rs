@@ -6,9 +6,11 @@
 //! its schedules) while the database is down, and a run that finds it down fails like any other
 //! run and is retried.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use secrecy::ExposeSecret;
@@ -16,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::{DatabaseSettings, SchoolSettings, Settings};
+use crate::limit::Limit;
 use crate::store::{Store, Trigger};
 use crate::sync::{self, RunOutcome, SkipReason, SyncContext};
 
@@ -64,6 +67,8 @@ pub struct SyncRunner {
 
 struct Inner {
     state: Mutex<State>,
+    /// The cap on requests to Bromcom in flight, kept across the clients a reload rebuilds.
+    requests: Arc<Limit>,
     /// One connection attempt at a time, so a dead database is not dialled by every school.
     connecting: tokio::sync::Mutex<()>,
 }
@@ -79,13 +84,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl SyncRunner {
     pub fn new(settings: &Settings) -> SyncRunner {
+        let requests = Arc::new(Limit::new(settings.bromcom.max_in_flight.max(1)));
         SyncRunner {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
                     database: settings.database.clone(),
                     store: None,
-                    client: build_client(settings),
+                    client: build_client(settings, &requests),
                 }),
+                requests,
                 connecting: tokio::sync::Mutex::new(()),
             }),
         }
@@ -98,7 +105,9 @@ impl SyncRunner {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The store, connecting (and migrating) first when there is none yet.
+    /// The store, connecting first when there is none yet. A schema that is not current
+    /// fails like a database that is down (and is looked at again the same way): an operator
+    /// may be about to run `bromsync migrate`.
     pub async fn store(&self) -> Result<Store, String> {
         if let Some(store) = self.state().store.clone() {
             return Ok(store);
@@ -140,21 +149,24 @@ impl SyncRunner {
     /// Connects at start, retrying with a growing pause (1 s doubling to 60 s) and logging each
     /// failure, until connected or `cancel` fires. Runs that come due meanwhile try too.
     pub async fn connect_with_backoff(&self, cancel: CancellationToken) {
-        let mut pause = Duration::from_secs(1);
-        for attempt in 1u32.. {
-            match self.store().await {
-                Ok(_) => return,
-                Err(e) => warn!(
-                    attempt,
+        let attempt = AtomicU32::new(0);
+        let connecting = (|| self.store())
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_secs(1))
+                    .with_max_delay(Duration::from_secs(60))
+                    .without_max_times(),
+            )
+            .notify(|e, pause| {
+                warn!(
+                    attempt = attempt.fetch_add(1, Ordering::Relaxed) + 1,
                     retry_in_secs = pause.as_secs(),
-                    "cannot reach the database yet ({e}); the daemon keeps running and retries"
-                ),
-            }
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(pause) => {}
-            }
-            pause = (pause * 2).min(Duration::from_secs(60));
+                    "cannot use the database yet ({e}); the daemon keeps running and retries"
+                );
+            });
+        tokio::select! {
+            _ = cancel.cancelled() => {}
+            _ = connecting => {}
         }
     }
 
@@ -176,7 +188,7 @@ impl SyncRunner {
             Err(e) => return JobOutcome::Failed(e.clone()),
         };
         let ctx = SyncContext { store, client };
-        let mut request = crate::cli::request_for(&job.settings, &job.school, job.trigger);
+        let mut request = job.settings.run_request(&job.school, job.trigger);
         request.scheduled_for = job.scheduled_for;
         match sync::run_school(&ctx, request).await {
             Ok(RunOutcome::Succeeded(_)) | Ok(RunOutcome::DryRun(_)) => JobOutcome::Succeeded,
@@ -193,8 +205,11 @@ impl Runner for SyncRunner {
     }
 
     fn reconfigure(&self, settings: &Settings) {
+        self.inner
+            .requests
+            .resize(settings.bromcom.max_in_flight.max(1));
         let mut state = self.state();
-        state.client = build_client(settings);
+        state.client = build_client(settings, &self.inner.requests);
         if !same_database(&state.database, &settings.database) {
             info!("database settings changed: reconnecting at the next run");
             state.database = settings.database.clone();
@@ -204,8 +219,11 @@ impl Runner for SyncRunner {
     }
 }
 
-fn build_client(settings: &Settings) -> Result<crate::bromcom::Client, String> {
-    crate::bromcom::Client::new(settings.bromcom.clone())
+fn build_client(
+    settings: &Settings,
+    requests: &Arc<Limit>,
+) -> Result<crate::bromcom::Client, String> {
+    crate::bromcom::Client::with_request_limit(settings.bromcom.clone(), Arc::clone(requests))
         .map_err(|e| format!("cannot set up the Bromcom client: {e}"))
 }
 

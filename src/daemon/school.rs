@@ -9,20 +9,21 @@
 //! Everything the task needs from outside comes in [`Shared`] (the runner, the bound on schools
 //! running together, the clock, the shutdown token), so it runs in tests with no network.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::runner::{Job, JobOutcome, Runner};
-use super::schedule::CronSchedule;
 use crate::config::{SchoolSettings, Settings};
+use crate::limit::Limit;
+use crate::schedule::CronSchedule;
 use crate::store::Trigger;
 use crate::sync::SkipReason;
 
@@ -44,22 +45,12 @@ impl Clock for SystemClock {
 /// What every school task shares.
 pub struct Shared<R> {
     pub runner: Arc<R>,
-    /// The bound on schools running at once; replaced (not resized) when a reload changes it.
-    pub permits: RwLock<Arc<Semaphore>>,
+    /// The bound on schools running at once; resized in place when a reload changes it.
+    pub permits: Limit,
     pub clock: Arc<dyn Clock>,
     pub cancel: CancellationToken,
     /// Runs started and not yet ended (for shutdown's log).
     pub in_flight: AtomicUsize,
-}
-
-impl<R> Shared<R> {
-    pub fn semaphore(&self) -> Arc<Semaphore> {
-        Arc::clone(&self.permits.read().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    pub fn set_max_concurrent(&self, max: usize) {
-        *self.permits.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Semaphore::new(max));
-    }
 }
 
 /// A school as the daemon runs it: its settings, its parsed schedule, and the configuration
@@ -72,23 +63,21 @@ pub struct SchoolPlan {
 }
 
 impl SchoolPlan {
-    pub fn new(settings: &Arc<Settings>, school: &SchoolSettings) -> Result<SchoolPlan, String> {
-        let schedule =
-            CronSchedule::parse(settings.schedule_of(school)).map_err(|e| e.to_string())?;
-        Ok(SchoolPlan {
+    pub fn new(settings: &Arc<Settings>, school: &SchoolSettings) -> SchoolPlan {
+        SchoolPlan {
             settings: Arc::clone(settings),
             school: school.clone(),
-            schedule,
-        })
+            schedule: settings.schedule_of(school).clone(),
+        }
     }
 
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.schedule.next_after(after, self.school.tz())
+        self.schedule.next_after(after, self.school.timezone)
     }
 
     /// Whether a reload changes anything this school's task uses.
     pub fn differs_from(&self, other: &SchoolPlan) -> bool {
-        self.schedule.expression() != other.schedule.expression()
+        self.schedule != other.schedule
             || self.school.timezone != other.school.timezone
             || !Arc::ptr_eq(&self.settings, &other.settings)
     }
@@ -186,7 +175,9 @@ pub async fn school_loop<R: Runner>(
                 let Some((job, _)) = running.take() else { continue };
                 retry = after_run(school, job, outcome, &plan, next_fire, shared.clock.now());
             }
-            message = inbox.recv() => match message {
+            // Once the school has left, its closed inbox would answer `None` at once on every
+            // turn: not listening to it keeps the task asleep until its last run ends.
+            message = inbox.recv(), if !removed => match message {
                 Some(SchoolMsg::Resync) => {
                     let busy = running.is_some();
                     pending = Some(receive(school, pending, busy, Pending::fresh(Trigger::Signal, None)));
@@ -197,7 +188,7 @@ pub async fn school_loop<R: Runner>(
                     info!(
                         school,
                         schedule = plan.schedule.expression(),
-                        timezone = %plan.school.tz(),
+                        timezone = %plan.school.timezone,
                         next_run = ?next_fire,
                         "school's configuration updated"
                     );
@@ -206,6 +197,7 @@ pub async fn school_loop<R: Runner>(
                     removed = true;
                     pending = None;
                     retry = None;
+                    next_fire = None;
                 }
             },
             _ = nap_for(nap) => {
@@ -268,8 +260,7 @@ fn start<R: Runner>(
     };
     let shared = Arc::clone(shared);
     async move {
-        let semaphore = shared.semaphore();
-        let Ok(_permit) = semaphore.acquire_owned().await else {
+        let Ok(_permit) = shared.permits.acquire().await else {
             return JobOutcome::Failed("the daemon is stopping".to_owned());
         };
         shared.in_flight.fetch_add(1, Ordering::SeqCst);

@@ -5,11 +5,11 @@
 //! that panics is logged and started again; no school's trouble reaches another school.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::{Id, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -17,6 +17,7 @@ use tracing::{error, info, warn};
 use super::runner::Runner;
 use super::school::{Clock, SchoolMsg, SchoolPlan, Shared, school_loop};
 use crate::config::Settings;
+use crate::limit::Limit;
 use crate::snapshot::SchoolId;
 
 /// What the daemon is told to do.
@@ -51,9 +52,7 @@ impl<R: Runner> Daemon<R> {
         let settings = Arc::new(settings);
         let shared = Arc::new(Shared {
             runner,
-            permits: RwLock::new(Arc::new(Semaphore::new(
-                settings.daemon.max_concurrent_schools.max(1),
-            ))),
+            permits: Limit::new(settings.daemon.max_concurrent_schools.max(1)),
             clock,
             cancel: CancellationToken::new(),
             in_flight: AtomicUsize::new(0),
@@ -68,19 +67,14 @@ impl<R: Runner> Daemon<R> {
         info!(
             schools = settings.schools.len(),
             max_concurrent_schools = settings.daemon.max_concurrent_schools,
-            schedule = settings.daemon.schedule.as_str(),
+            schedule = settings.daemon.schedule.expression(),
             retry_delays_secs = ?settings.daemon.retry_delays_secs,
             "daemon started"
         );
         for school in &settings.schools {
-            match SchoolPlan::new(&settings, school) {
-                Ok(plan) => {
-                    daemon.log_next_run(&plan, "school scheduled");
-                    daemon.spawn(plan);
-                }
-                // Loading checks every schedule, so this is a bug, not an operator's error.
-                Err(e) => error!(school = school.id, "school not scheduled: {e}"),
-            }
+            let plan = SchoolPlan::new(&settings, school);
+            daemon.log_next_run(&plan, "school scheduled");
+            daemon.spawn(plan);
         }
         daemon
     }
@@ -121,7 +115,7 @@ impl<R: Runner> Daemon<R> {
 
     fn log_next_run(&self, plan: &SchoolPlan, message: &'static str) {
         let next = plan.next_after(self.shared.clock.now());
-        let tz = plan.school.tz();
+        let tz = plan.school.timezone;
         info!(
             school = plan.school.id,
             schedule = plan.schedule.expression(),
@@ -146,27 +140,16 @@ impl<R: Runner> Daemon<R> {
                 return;
             }
         };
-        let mut plans = BTreeMap::new();
-        for school in &settings.schools {
-            match SchoolPlan::new(&settings, school) {
-                Ok(plan) => {
-                    plans.insert(school.id, plan);
-                }
-                Err(e) => {
-                    warn!(
-                        school = school.id,
-                        "configuration reload failed; keeping the previous configuration: {e}"
-                    );
-                    return;
-                }
-            }
-        }
+        let plans: BTreeMap<SchoolId, SchoolPlan> = settings
+            .schools
+            .iter()
+            .map(|school| (school.id, SchoolPlan::new(&settings, school)))
+            .collect();
         self.shared.runner.reconfigure(&settings);
-        if settings.daemon.max_concurrent_schools != self.settings.daemon.max_concurrent_schools {
-            // Runs in flight keep their permits from the old bound until they end.
-            self.shared
-                .set_max_concurrent(settings.daemon.max_concurrent_schools.max(1));
-        }
+        // Runs in flight keep their permits; the new bound counts them.
+        self.shared
+            .permits
+            .resize(settings.daemon.max_concurrent_schools.max(1));
         let removed: Vec<SchoolId> = self
             .schools
             .keys()
@@ -181,7 +164,7 @@ impl<R: Runner> Daemon<R> {
         for (id, plan) in plans {
             match self.schools.get_mut(&id) {
                 Some(entry) => {
-                    let moved = entry.plan.schedule.expression() != plan.schedule.expression()
+                    let moved = entry.plan.schedule != plan.schedule
                         || entry.plan.school.timezone != plan.school.timezone;
                     if moved {
                         rescheduled.push(id);

@@ -1,22 +1,52 @@
-//! The daemon's core driven with a stand-in runner: no network, no database, no signals, real
-//! (short) time.
+//! The daemon's core driven with a stand-in runner: no network, no database, no signals, and no
+//! waiting on the wall clock: tokio's time is paused (it jumps ahead whenever every task waits)
+//! and the daemon's injected clock reads that time, so seconds of schedules, retries and runs
+//! pass in an instant.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, TimeZone, Timelike, Utc};
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::runner::{Job, JobOutcome, Runner};
-use super::school::SystemClock;
+use super::school::Clock;
 use super::supervisor::{Control, Daemon};
 use crate::config::{self, Settings};
 use crate::snapshot::SchoolId;
 use crate::store::Trigger;
 use crate::sync::SkipReason;
+
+/// The daemon's clock in these tests: a fixed wall-clock start (10:00:00 UTC on a winter day, no
+/// clock change near) moved on by tokio's paused time.
+struct PausedClock {
+    origin: DateTime<Utc>,
+    started: Instant,
+}
+
+impl PausedClock {
+    fn new() -> PausedClock {
+        PausedClock {
+            origin: Utc
+                .with_ymd_and_hms(2026, 1, 15, 10, 0, 0)
+                .single()
+                .unwrap_or_else(|| panic!("a fixed instant")),
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Clock for PausedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.origin
+            + chrono::Duration::from_std(self.started.elapsed())
+                .unwrap_or_else(|e| panic!("elapsed time: {e}"))
+    }
+}
 
 /// A schedule that does not fire during a test.
 const NEVER_SOON: &str = "0 0 1 1 *";
@@ -163,7 +193,7 @@ fn start(
     let daemon = Daemon::start(
         settings,
         Arc::new(FakeRunner(Arc::clone(fake))),
-        Arc::new(SystemClock),
+        Arc::new(PausedClock::new()),
     );
     let (tx, rx) = mpsc::channel(16);
     (tx, tokio::spawn(daemon.run(rx)))
@@ -185,7 +215,7 @@ async fn stop(tx: &mpsc::Sender<Control>, task: tokio::task::JoinHandle<()>) -> 
     asked.elapsed()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn resyncs_during_a_run_coalesce_into_exactly_one_more_run() {
     let fake = Arc::new(Fake {
         duration: Duration::from_millis(500),
@@ -211,7 +241,7 @@ async fn resyncs_during_a_run_coalesce_into_exactly_one_more_run() {
     stop(&tx, task).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn no_school_runs_twice_at_once_and_the_bound_on_schools_holds() {
     let fake = Arc::new(Fake {
         duration: Duration::from_millis(1300),
@@ -244,7 +274,7 @@ async fn no_school_runs_twice_at_once_and_the_bound_on_schools_holds() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_run_is_retried_after_the_delays_and_others_carry_on() {
     let fake = Arc::new(Fake {
         duration: Duration::from_millis(20),
@@ -276,7 +306,7 @@ async fn a_failed_run_is_retried_after_the_delays_and_others_carry_on() {
     stop(&tx, task).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_reload_adds_and_removes_schools_and_a_failed_one_keeps_the_old() {
     let fake = Arc::new(Fake {
         duration: Duration::from_millis(10),
@@ -311,7 +341,7 @@ async fn a_reload_adds_and_removes_schools_and_a_failed_one_keeps_the_old() {
     stop(&tx, task).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn stop_cancels_runs_in_flight_and_returns_at_once() {
     let fake = Arc::new(Fake {
         duration: Duration::from_secs(30),
@@ -328,11 +358,8 @@ async fn stop_cancels_runs_in_flight_and_returns_at_once() {
     assert_eq!(fake.now_overall.load(Ordering::SeqCst), 0);
 }
 
-/// A schedule that fires once in the next two or three seconds, then not for a minute.
-fn once_shortly() -> String {
-    let at = Utc::now() + chrono::Duration::seconds(2);
-    format!("{} * * * * *", at.second())
-}
+/// A schedule that fires two seconds after the test clock starts, then not for a minute.
+const ONCE_SHORTLY: &str = "2 * * * * *";
 
 fn script(
     outcomes: &[(SchoolId, Vec<JobOutcome>)],
@@ -345,7 +372,7 @@ fn script(
     )
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_scheduled_run_that_finds_the_lock_held_looks_again_and_one_already_done_does_not() {
     use JobOutcome::{Failed, Skipped};
     let held = Skipped(SkipReason::LockHeld);
@@ -364,7 +391,7 @@ async fn a_scheduled_run_that_finds_the_lock_held_looks_again_and_one_already_do
         ]),
         ..Fake::default()
     });
-    let (tx, task) = start(settings(&once_shortly(), &[1, 2, 3], 4, &[1]), &fake);
+    let (tx, task) = start(settings(ONCE_SHORTLY, &[1, 2, 3], 4, &[1]), &fake);
     // The trigger within 2 s, then two looks a second apart and a retry a second later.
     let deadline = Instant::now() + Duration::from_secs(8);
     while fake.calls_of(1).len() < 3 || fake.calls_of(3).len() < 3 {
@@ -419,7 +446,7 @@ async fn a_scheduled_run_that_finds_the_lock_held_looks_again_and_one_already_do
     assert_eq!(times[0], scheduled_for(&held_twice)[0]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_resync_that_finds_the_lock_held_is_not_repeated() {
     let fake = Arc::new(Fake {
         duration: Duration::from_millis(20),

@@ -4,7 +4,10 @@
 use crate::roster::Reason;
 
 /// Every reason in its declared order, which is also its `Ord` order and its bit number.
-const ALL: [Reason; 21] = Reason::ALL;
+const ALL: &[Reason] = Reason::ALL;
+
+// Every reason needs a bit of its own.
+const _: () = assert!(ALL.len() <= 32);
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct ReasonSet(u32);
@@ -39,7 +42,8 @@ impl ReasonSet {
 
     /// The reasons, sorted, without repeats.
     pub(super) fn to_vec(self) -> Vec<Reason> {
-        ALL.into_iter()
+        ALL.iter()
+            .copied()
             .filter(|reason| self.contains(*reason))
             .collect()
     }
@@ -55,10 +59,6 @@ mod tests {
             assert_eq!(*reason as usize, position, "{reason} is out of place");
         }
         assert!(ALL.windows(2).all(|pair| pair[0] < pair[1]));
-        // The last variant must be the last entry: a variant added to the enum but not here
-        // would otherwise be silently dropped from every set.
-        assert_eq!(ALL[ALL.len() - 1] as usize, ALL.len() - 1);
-        assert!(ALL.len() <= 32);
     }
 
     #[test]

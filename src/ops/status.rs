@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use super::{OpsError, Verdict, chosen_schools, connect, rfc3339, store_failed};
 use crate::config::{SchoolSettings, Settings};
-use crate::daemon::schedule::CronSchedule;
 use crate::snapshot::SchoolId;
 use crate::store::{MissingEmail, Store};
 
@@ -97,10 +96,10 @@ pub async fn school_status(
     } else {
         None
     };
-    // Checked at load; a schedule that never fires again has no next time.
-    let next = CronSchedule::parse(settings.schedule_of(school))
-        .ok()
-        .and_then(|schedule| schedule.next_after(now, school.tz()));
+    // A schedule that never fires again has no next time.
+    let next = settings
+        .schedule_of(school)
+        .next_after(now, school.timezone);
     Ok(SchoolStatus {
         school_id: school.id,
         last_run: runs.latest.map(|run| LastRun {

@@ -1,6 +1,7 @@
-//! The Postgres store: migrations, the single-runner lock, writing a school's new roster as
-//! the difference against what it has (one transaction), run records, record history, and the
-//! read-only views operators' commands use. Nothing else in the program writes SQL.
+//! The Postgres store: migrations (applied by `migrate` alone, checked by everyone else), the
+//! single-runner lock, writing a school's new roster as the difference against what it has (one
+//! transaction), run records, record history, and the read-only views operators' commands use.
+//! Nothing else in the program writes SQL.
 //!
 //! The network is never awaited here: callers fetch and decide first, then hand the store a
 //! finished [`Decision`](crate::roster::Decision).
@@ -10,6 +11,7 @@ mod history;
 mod lock;
 mod read;
 mod runs;
+mod schema;
 mod tables;
 mod views;
 
@@ -42,9 +44,26 @@ pub enum StoreError {
     Timeout(&'static str),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data cannot be read: {0}")]
+    Unreadable(String),
+    #[error(
+        "the database schema is not current: {0}; run `bromsync migrate` with the role that owns the schema"
+    )]
+    NotMigrated(String),
+    #[error("the database schema is newer than this bromsync: {0}; upgrade bromsync")]
+    SchemaAhead(String),
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+impl StoreError {
+    /// The schema is not the one this binary was built for: nothing will work until an
+    /// operator migrates (or upgrades), so callers say so rather than report a failed run.
+    pub fn is_schema_mismatch(&self) -> bool {
+        matches!(
+            self,
+            StoreError::NotMigrated(_) | StoreError::SchemaAhead(_)
+        )
+    }
+}
 
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
@@ -67,28 +86,57 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Connects, creating the database when it does not exist yet, and applies migrations.
+    /// Connects with a role that may only read and write rows, and checks that the schema is
+    /// current. It never changes the schema or creates the database: that is
+    /// [`Store::connect_and_migrate`]'s.
     pub async fn connect(url: &SecretString, max_connections: u32) -> Result<Store, StoreError> {
-        let options = PgConnectOptions::from_str(url.expose_secret())
-            // sqlx's error for a bad URL can echo the URL, password included: say less.
-            .map_err(|_| StoreError::BadUrl("cannot parse it as postgres://...".to_owned()))?
-            .log_statements(tracing::log::LevelFilter::Trace)
-            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(5));
-        create_database_if_missing(&options).await?;
+        let store = Store::open(options(url)?, max_connections).await?;
+        if let Err(e) = schema::check_current(&store.pool).await {
+            store.close().await;
+            return Err(e);
+        }
+        Ok(store)
+    }
+
+    /// Connects without checking the schema, for `check`, which reports what is not current
+    /// rather than refusing ([`Store::readiness`]). Never changes the schema either.
+    pub async fn connect_unchecked(
+        url: &SecretString,
+        max_connections: u32,
+    ) -> Result<Store, StoreError> {
+        Store::open(options(url)?, max_connections).await
+    }
+
+    /// `bromsync migrate` (and the demo's database of its own): creates the database when it
+    /// does not exist yet and applies the embedded migrations (idempotent; safe with several
+    /// processes at once). Needs the role that owns the schema.
+    pub async fn connect_and_migrate(
+        url: &SecretString,
+        max_connections: u32,
+    ) -> Result<Store, StoreError> {
+        let options = options(url)?;
+        schema::create_database_if_missing(&options).await?;
+        let store = Store::open(options, max_connections).await?;
+        if let Err(e) = schema::apply(&store.pool).await {
+            store.close().await;
+            return Err(e);
+        }
+        Ok(store)
+    }
+
+    async fn open(options: PgConnectOptions, max_connections: u32) -> Result<Store, StoreError> {
+        // The pool's own first connection retries a refused one until the acquire timeout; a
+        // plain connection first says at once that the database is down (or missing).
+        sqlx::PgConnection::connect_with(&options)
+            .await?
+            .close()
+            .await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;
-        let store = Store { pool, options };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    /// Applies the embedded migrations (idempotent; safe with several processes at once).
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
+        Ok(Store { pool, options })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -101,30 +149,10 @@ impl Store {
     }
 }
 
-/// Connects to the server's `postgres` database and creates ours when it is missing.
-async fn create_database_if_missing(options: &PgConnectOptions) -> Result<(), StoreError> {
-    let Some(name) = options.get_database().map(str::to_owned) else {
-        return Ok(());
-    };
-    let maintenance = options.clone().database("postgres");
-    let mut conn = sqlx::PgConnection::connect_with(&maintenance).await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut conn)
-            .await?;
-    if !exists {
-        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        let created = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
-            .execute(&mut conn)
-            .await;
-        match created {
-            Ok(_) => tracing::info!(database = %name, "created the database"),
-            // Another process created it between our check and our CREATE: that is fine.
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    conn.close().await?;
-    Ok(())
+fn options(url: &SecretString) -> Result<PgConnectOptions, StoreError> {
+    Ok(PgConnectOptions::from_str(url.expose_secret())
+        // sqlx's error for a bad URL can echo the URL, password included: say less.
+        .map_err(|_| StoreError::BadUrl("cannot parse it as postgres://...".to_owned()))?
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(5)))
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::{Stream, StreamExt};
 
-use super::{MIGRATOR, Store, StoreError};
+use super::{Store, StoreError, schema};
 use crate::snapshot::SchoolId;
 
 /// One class as the export has it: `staff_ids` holds every teacher, the main one included.
@@ -211,7 +211,8 @@ impl Store {
 /// Whether this database is ready for runs with the role connected.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct DatabaseReadiness {
-    /// Migrations this binary has that the database has not applied, by version and name.
+    /// What keeps the schema from being the one this binary was built for (a migration
+    /// pending, failed or unknown); empty when it is current.
     pub migrations_pending: Vec<String>,
     /// What the role lacks, as `PRIVILEGE on object` (e.g. `INSERT on students`).
     pub missing_privileges: Vec<String>,
@@ -238,23 +239,14 @@ impl Store {
     /// Compares the applied migrations with this binary's and asks Postgres, privilege by
     /// privilege (`has_table_privilege` with a list answers "any of"), what the role may do.
     pub async fn readiness(&self) -> Result<DatabaseReadiness, StoreError> {
-        let applied: Vec<i64> = match sqlx::query_scalar(
-            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-        )
-        .fetch_all(&self.pool)
-        .await
-        {
-            Ok(versions) => versions,
-            // No migrations table yet: every migration is pending.
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
-            Err(e) => return Err(e.into()),
+        // The same comparison `Store::connect` refuses on, said here instead of refused.
+        let migrations_pending = match schema::check_current(&self.pool).await {
+            Ok(()) => Vec::new(),
+            Err(e @ (StoreError::NotMigrated(_) | StoreError::SchemaAhead(_))) => {
+                vec![e.to_string()]
+            }
+            Err(e) => return Err(e),
         };
-        let migrations_pending = MIGRATOR
-            .iter()
-            .filter(|m| !m.migration_type.is_down_migration())
-            .filter(|m| !applied.contains(&m.version))
-            .map(|m| format!("{} {}", m.version, m.description))
-            .collect();
         let missing_privileges: Vec<String> = sqlx::query_scalar(
             "SELECT missing FROM ( \
                SELECT p.privilege || ' on ' || t.name AS missing, t.n AS table_order, \

@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::process::Output;
 
-use bromsync::sim::server::SimHandle;
+use bromsync::roster::ExcludedEntity;
+use bromsync_sim::server::SimHandle;
 
 use crate::harness::{one_school_config, stderr, stdout};
 use crate::support::*;
@@ -65,6 +66,38 @@ fn a_wrong_configuration_is_refused_naming_the_key() {
     assert!(stderr(&output).contains("--config"));
 }
 
+#[test]
+fn plain_http_to_bromcom_is_refused_unless_it_stays_on_this_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("http.toml");
+    let with_base_url = |url: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                "[database]\nurl = \"{}/bromsync_no_such_database\"\n[bromcom]\nbase_url = \"{url}\"\n\
+                 application_id = \"a\"\napplication_secret = \"b\"\n[[schools]]\nid = 1\n",
+                server_url()
+            ),
+        )
+        .unwrap();
+    };
+    for command in ["sync", "run"] {
+        with_base_url("http://api.bromcomcloud.com");
+        let output = bromsync(&["--config", path.to_str().unwrap(), command], &[]);
+        assert_eq!(output.status.code(), Some(2), "{command}");
+        let message = stderr(&output);
+        assert!(
+            message.contains("bromcom.base_url") && message.contains("plain http"),
+            "{message}"
+        );
+    }
+    // Loopback passes the check: the run then fails on the database (it does not exist).
+    with_base_url("http://127.0.0.1:1");
+    let output = bromsync(&["--config", path.to_str().unwrap(), "sync"], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("bromcom.base_url"));
+}
+
 #[tokio::test]
 async fn the_environment_supplies_the_secret_and_the_file_path() {
     let db = TestDb::new().await;
@@ -115,12 +148,12 @@ async fn why_follows_a_ripple_and_says_who_comes_through() {
     let exclusions = db.store.load_exclusions(SCHOOL).await.unwrap();
     let rippled = exclusions
         .iter()
-        .find(|e| e.entity == "parent" && !e.caused_by.is_empty())
+        .find(|e| e.entity == ExcludedEntity::Parent && !e.caused_by.is_empty())
         .expect("a generated school has a parent left out because of their children");
     let student = db.store.load_roster(SCHOOL).await.unwrap().students[0].student_id;
     let dir = tempfile::tempdir().unwrap();
     let path = config_with(&db, &sim, dir.path(), "");
-    let (parent_id, cause) = (rippled.id, rippled.caused_by[0].clone());
+    let (parent_id, cause) = (rippled.id, rippled.caused_by[0]);
     let (out_parent, out_student) = tokio::task::spawn_blocking(move || {
         let parent = bromsync(
             &[
@@ -159,7 +192,7 @@ async fn why_follows_a_ripple_and_says_who_comes_through() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("({} {} fell out: ", cause.0, cause.1)),
+        text.contains(&format!("({} {} fell out: ", cause.entity, cause.id)),
         "{text}"
     );
     assert!(stdout(&out_student).contains("comes through"));

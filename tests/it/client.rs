@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bromsync::bromcom::{Client, ClientConfig, FetchError, FetchErrorKind, Problem};
-use bromsync::sim::dataset::Dataset;
-use bromsync::sim::{Fault, FaultPlan, FaultRule, RequestRecord, SimHandle, SimOptions, SimServer};
 use bromsync::snapshot::{BadRow, EntityKind, SchoolId};
+use bromsync_sim::dataset::Dataset;
+use bromsync_sim::{Fault, FaultPlan, FaultRule, RequestRecord, SimHandle, SimOptions, SimServer};
 use chrono::NaiveDate;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -454,6 +454,32 @@ async fn retry_after_is_honoured() {
     let waited = tried[1].received_at - tried[0].received_at;
     assert!(waited >= Duration::from_secs(1), "waited only {waited:?}");
     assert!(waited < Duration::from_secs(2), "waited {waited:?}");
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_honoured() {
+    let sim = start(school_dataset(3), 100).await;
+    sim.set_faults(
+        FaultPlan::none().rule(
+            FaultRule::new(Fault::TooManyRequestsUntil { wait_secs: 2 })
+                .entity(EntityKind::Students)
+                .first(1),
+        ),
+    );
+    let mut cfg = config(&sim.base_url());
+    cfg.retry_after_cap = Duration::from_secs(10);
+    expect_ok(make_client(cfg).fetch_school(SCHOOL).await);
+    let tried = of_entity(&sim, EntityKind::Students);
+    assert_eq!(tried.len(), 2);
+    assert_eq!(tried[0].status, 429);
+    // The date has whole seconds: two seconds ahead, cut down, is a wait of over one second
+    // (the normal backoff here is milliseconds).
+    let waited = tried[1].received_at - tried[0].received_at;
+    assert!(
+        waited >= Duration::from_millis(900),
+        "waited only {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(3), "waited {waited:?}");
 }
 
 #[tokio::test]

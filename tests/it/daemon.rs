@@ -8,14 +8,15 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use bromsync::sim::dataset::Dataset;
-use bromsync::sim::server::{SimHandle, SimOptions, SimServer};
 use bromsync::snapshot::{EntityKind, SchoolId};
+use bromsync_sim::dataset::Dataset;
+use bromsync_sim::server::{SimHandle, SimOptions, SimServer};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::harness::{checksums, run_binary, stdout};
+use crate::relay::{Relay, free_port};
 use crate::support::TestDb;
 
 const APP_ID: &str = "daemon-test-app";
@@ -539,71 +540,6 @@ async fn stop_with_a_write_in_flight(
     daemon
 }
 
-/// A TCP relay to the test server's Postgres that the test opens and closes, so the daemon's
-/// database can be "down" (nothing listening), "gone" (the connections it had cut) and "back".
-struct Relay {
-    port: u16,
-    accepting: tokio::task::JoinHandle<()>,
-    connections: Arc<Mutex<tokio::task::JoinSet<()>>>,
-}
-
-impl Relay {
-    /// Listens on `port` (0: any free port; see [`Relay::port`]).
-    async fn start(port: u16) -> Relay {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap_or_else(|e| panic!("relay on port {port}: {e}"));
-        let port = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("relay's address: {e}"))
-            .port();
-        let connections = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
-        let accepting = {
-            let connections = Arc::clone(&connections);
-            tokio::spawn(async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
-                    connections
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .spawn(async move {
-                            if let Ok(mut outbound) =
-                                tokio::net::TcpStream::connect("127.0.0.1:5432").await
-                            {
-                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
-                                    .await;
-                            }
-                        });
-                }
-            })
-        };
-        Relay {
-            port,
-            accepting,
-            connections,
-        }
-    }
-
-    /// Stops listening and cuts every connection it relays: the database is gone.
-    async fn stop(self) {
-        self.accepting.abort();
-        let _ = self.accepting.await;
-        let mut connections = std::mem::take(
-            &mut *self
-                .connections
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        connections.shutdown().await;
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_starts_with_the_database_down_and_syncs_once_it_is_back() {
     let db = TestDb::new().await;
@@ -624,7 +560,7 @@ async fn the_daemon_starts_with_the_database_down_and_syncs_once_it_is_back() {
     let mut daemon = DaemonProcess::spawn(&config, &[]);
     daemon.started().await;
     daemon
-        .wait_for("cannot reach the database yet", 2, Duration::from_secs(10))
+        .wait_for("cannot use the database yet", 2, Duration::from_secs(10))
         .await;
     daemon
         .wait_for("run failed", 1, Duration::from_secs(10))
@@ -644,7 +580,7 @@ async fn the_daemon_starts_with_the_database_down_and_syncs_once_it_is_back() {
     )
     .await;
     daemon.stop_cleanly(Duration::from_secs(8)).await;
-    relay.stop().await;
+    relay.cut().await;
     sim.shutdown().await;
 }
 
@@ -677,7 +613,7 @@ async fn the_database_going_away_fails_runs_and_the_daemon_syncs_again_once_it_i
     wait_count(pool, succeeded, 1, Duration::from_secs(15)).await;
 
     // The database goes away: nothing listens, and the pool's connections are cut.
-    relay.stop().await;
+    relay.cut().await;
     daemon.signal("USR1");
     daemon
         .wait_for("no retries left", 1, Duration::from_secs(15))
@@ -705,7 +641,7 @@ async fn the_database_going_away_fails_runs_and_the_daemon_syncs_again_once_it_i
         "the failed runs could not be recorded; nothing else was"
     );
     daemon.stop_cleanly(Duration::from_secs(8)).await;
-    relay.stop().await;
+    relay.cut().await;
     sim.shutdown().await;
 }
 
@@ -826,5 +762,140 @@ async fn two_daemons_carry_out_each_trigger_once_and_one_carries_on_alone() {
     assert!(looked_again("looking again") >= 1, "no daemon looked again");
     assert!(looked_again("already carried out") >= 1);
     second.check_log_lines();
+    sim.shutdown().await;
+}
+
+/// CPU time (user + system) the process has used so far, from /proc/PID/stat.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/stat: {e}"));
+    // The name in parentheses may hold spaces; the fields after it start with the state (3rd).
+    let fields: Vec<u64> = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default();
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    let per_second = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(100);
+    Duration::from_millis(ticks * 1000 / per_second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_removes_a_running_school_leaves_the_daemon_idle_until_the_run_ends() {
+    let db = TestDb::new().await;
+    // Nine entities, four requests at a time, 1.5 s each: the run lasts about 4.5 s.
+    let sim = simulator(&[51], Duration::from_millis(1500)).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut setup = Setup {
+        db_url: db_url_with_password(&db, 5432),
+        sim_url: sim.base_url(),
+        schedule: NEVER_SOON,
+        schools: vec![(51, None)],
+        grace_secs: 10,
+        retry_delays: "60",
+    };
+    let config = write_config(dir.path(), &config_text(&setup));
+    let daemon = DaemonProcess::spawn(&config, &[]);
+    daemon.started().await;
+    daemon.signal("USR1");
+    daemon
+        .wait_for("run started", 1, Duration::from_secs(10))
+        .await;
+
+    setup.schools.clear();
+    write_config(dir.path(), &config_text(&setup));
+    daemon.signal("HUP");
+    daemon
+        .wait_for("configuration reloaded", 1, Duration::from_secs(10))
+        .await;
+    let window = Duration::from_secs(1);
+    let before = cpu_time(daemon.child.id());
+    tokio::time::sleep(window).await;
+    let used = cpu_time(daemon.child.id()) - before;
+    eprintln!("daemon CPU while the removed school's run was in flight: {used:?} in {window:?}");
+    assert_eq!(
+        daemon.count("its task ends"),
+        0,
+        "the run ended before the window did: make the simulator slower"
+    );
+    // Idle, the daemon uses a few milliseconds; the spin this guards against burnt more than
+    // a core. The bound only tells the two apart.
+    assert!(
+        used < window / 4,
+        "{used:?} of CPU in {window:?} while the removed school's run was in flight"
+    );
+    daemon
+        .wait_for("its task ends", 1, Duration::from_secs(20))
+        .await;
+    daemon.stop_cleanly(Duration::from_secs(10)).await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cap_on_requests_in_flight_holds_across_a_reload() {
+    let db = TestDb::new().await;
+    // Nine entities, two requests at a time, 400 ms each: a run lasts about two seconds.
+    let sim = simulator(&[61, 62], Duration::from_millis(400)).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut setup = Setup {
+        db_url: db_url_with_password(&db, 5432),
+        sim_url: sim.base_url(),
+        schedule: NEVER_SOON,
+        schools: vec![(61, None)],
+        grace_secs: 10,
+        retry_delays: "60",
+    };
+    let with_cap = |setup: &Setup| {
+        config_text(setup).replace(
+            "request_timeout = 10\n",
+            "request_timeout = 10\nmax_in_flight = 2\n",
+        )
+    };
+    let config = write_config(dir.path(), &with_cap(&setup));
+    let daemon = DaemonProcess::spawn(&config, &[]);
+    daemon.started().await;
+    daemon.signal("USR1");
+    daemon
+        .wait_for("run started", 1, Duration::from_secs(10))
+        .await;
+
+    // School 62 arrives by a reload (which builds a new Bromcom client) and runs every second,
+    // while school 61's run, started before, is still fetching.
+    setup.schools.push((62, Some("* * * * * *")));
+    write_config(dir.path(), &with_cap(&setup));
+    daemon.signal("HUP");
+    daemon
+        .wait_for("configuration reloaded", 1, Duration::from_secs(10))
+        .await;
+    daemon
+        .wait_for("run started", 2, Duration::from_secs(10))
+        .await;
+    let pool = db.store.pool();
+    let done_61 = "SELECT count(*) FROM sync_runs WHERE school_id = 61 AND status = 'succeeded'";
+    assert_eq!(
+        count(pool, done_61).await,
+        0,
+        "school 61's run ended before school 62's began: make the simulator slower"
+    );
+    wait_count(pool, done_61, 1, Duration::from_secs(20)).await;
+    assert_eq!(
+        sim.peak_in_flight(),
+        2,
+        "requests in flight at once across the reload (the cap is 2)"
+    );
+    daemon.stop_cleanly(Duration::from_secs(10)).await;
     sim.shutdown().await;
 }

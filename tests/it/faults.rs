@@ -3,20 +3,19 @@
 //! the write too), and the database going away while the run's transaction is open. Every
 //! case ends with the tables either exactly as before or exactly as a finished run leaves them.
 
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use bromsync::sim::churn;
-use bromsync::sim::dataset::Dataset;
-use bromsync::sim::faults::{Fault, FaultPlan, FaultRule};
-use bromsync::sim::server::SimHandle;
 use bromsync::snapshot::{EntityKind, SchoolId};
 use bromsync::sync::RunOutcome;
+use bromsync_sim::churn;
+use bromsync_sim::dataset::Dataset;
+use bromsync_sim::faults::{Fault, FaultPlan, FaultRule};
+use bromsync_sim::server::SimHandle;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::task::JoinHandle;
 
 use crate::harness::*;
+use crate::relay::Relay;
 use crate::support::*;
 
 const SCHOOL: SchoolId = 20001;
@@ -420,57 +419,6 @@ async fn sigkill_at_random_moments_leaves_before_or_after_never_between() {
     sim.shutdown().await;
 }
 
-/// A TCP relay to the shared Postgres that the test can cut, connections and all.
-struct Relay {
-    port: u16,
-    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Relay {
-    async fn start() -> Relay {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("relay: {e}"));
-        let port = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("relay: {e}"))
-            .port();
-        let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let connections = Arc::clone(&tasks);
-        let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let forward = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:5432").await
-                    {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                connections
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(forward);
-            }
-        });
-        tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(accept);
-        Relay { port, tasks }
-    }
-
-    /// Stops listening and drops every relayed connection.
-    fn cut(&self) {
-        for task in self
-            .tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-        {
-            task.abort();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_going_away_during_the_write_fails_the_run_cleanly() {
     let db = TestDb::new().await;
@@ -485,7 +433,7 @@ async fn the_database_going_away_during_the_write_fails_the_run_cleanly() {
     let before = checksums(&db, SCHOOL).await;
     let runs = run_count(&db).await;
 
-    let relay = Relay::start().await;
+    let relay = Relay::start(0).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let url = format!("postgres://root@127.0.0.1:{}/{}", relay.port, db.name);
     let config = write_config(
@@ -511,7 +459,7 @@ async fn the_database_going_away_during_the_write_fails_the_run_cleanly() {
         wait_for_state(&db, &paused, &mut child, Duration::from_secs(20)).await,
         "the run never opened its transaction"
     );
-    relay.cut();
+    relay.cut().await;
     let cut_at = Instant::now();
     let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await

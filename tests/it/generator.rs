@@ -3,13 +3,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::OnceLock;
 
-use bromsync::sim::churn::{
+use bromsync::snapshot::{EntityKind, SchoolId};
+use bromsync_sim::churn::{
     ChurnSummary, churn, end_membership, remove_rows, set_field, withdraw_consent,
 };
-use bromsync::sim::dataset::{Dataset, SchoolData};
-use bromsync::sim::generator::{FIRST_SCHOOL_ID, GenerateOptions, generate};
-use bromsync::sim::shape::{ShapeArgs, run_shape, shape};
-use bromsync::snapshot::{EntityKind, SchoolId};
+use bromsync_sim::dataset::{Dataset, SchoolData};
+use bromsync_sim::generator::{FIRST_SCHOOL_ID, GenerateOptions, generate};
+use bromsync_sim::shape::{ShapeArgs, run_shape, shape};
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 

@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use bromsync::sim::churn;
-use bromsync::sim::dataset::Dataset;
-use bromsync::sim::faults::{Fault, FaultPlan, FaultRule};
 use bromsync::snapshot::{EntityKind, SchoolId};
 use bromsync::sync::RunOutcome;
+use bromsync_sim::churn;
+use bromsync_sim::dataset::Dataset;
+use bromsync_sim::faults::{Fault, FaultPlan, FaultRule};
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -19,7 +19,7 @@ use crate::support::*;
 const SCHOOL: SchoolId = 20001;
 
 /// Removes the rows of `count` students that the stored roster has (so each is a removal).
-fn remove_students(sim: &bromsync::sim::server::SimHandle, school: SchoolId, ids: &[i64]) {
+fn remove_students(sim: &bromsync_sim::server::SimHandle, school: SchoolId, ids: &[i64]) {
     for id in ids {
         let removed = sim.update_dataset(|d| {
             churn::remove_rows(d, school, EntityKind::Students, "studentID", *id)
@@ -284,7 +284,7 @@ async fn a_source_hiccup_that_would_empty_or_halve_a_table_is_refused() {
     );
     let before = checksums(&db, SCHOOL).await;
 
-    type Hiccup = (&'static str, Box<dyn Fn(&bromsync::sim::server::SimHandle)>);
+    type Hiccup = (&'static str, Box<dyn Fn(&bromsync_sim::server::SimHandle)>);
     let hiccups: Vec<Hiccup> = vec![
         (
             "Students served as an empty list",

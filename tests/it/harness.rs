@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use bromsync::bromcom::{Client, ClientConfig};
 use bromsync::roster::{Decision, Roster};
-use bromsync::sim::server::SimHandle;
 use bromsync::snapshot::SchoolId;
 use bromsync::store::ROSTER_TABLES;
 use bromsync::sync::{RunOutcome, SyncContext, SyncError};
+use bromsync_sim::server::SimHandle;
 
 use crate::support::{APP_ID, APP_SECRET, TestDb, request, today};
 
@@ -139,18 +139,9 @@ pub async fn differences_from(db: &TestDb, school: SchoolId, expected: &Decision
         .iter()
         .map(|e| e.to_exclusion())
         .collect();
-    let mut expected_exclusions: Vec<_> = expected
-        .exclusions
-        .records
-        .iter()
-        .cloned()
-        .map(Some)
-        .collect();
-    expected_exclusions.sort_by(|a, b| {
-        let key =
-            |e: &Option<bromsync::roster::Exclusion>| e.as_ref().map(|e| (e.entity.as_str(), e.id));
-        key(a).cmp(&key(b))
-    });
+    let mut expected_exclusions = expected.exclusions.records.clone();
+    // The store reads exclusions back ordered by the entity's name, not the enum's order.
+    expected_exclusions.sort_by(|a, b| (a.entity.as_str(), a.id).cmp(&(b.entity.as_str(), b.id)));
     if stored_exclusions != expected_exclusions {
         differences.push(format!(
             "exclusions: stored {} expected {}",

@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use bromsync::sim::churn::{remove_rows, set_field, withdraw_consent};
 use bromsync::snapshot::{EntityKind, SchoolId};
 use bromsync::sync::RunOutcome;
+use bromsync_sim::churn::{remove_rows, set_field, withdraw_consent};
 use serde_json::{Value, json};
 
 use crate::harness::{one_school_config, run_binary, run_once, stderr, stdout};

@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use bromsync::bromcom::Client;
 use bromsync::roster::Roster;
-use bromsync::sim::dataset::{Dataset, SchoolData};
-use bromsync::sim::faults::{Fault, FaultPlan, FaultRule};
-use bromsync::sim::server::SimHandle;
 use bromsync::snapshot::{EntityKind, SchoolId};
 use bromsync::store::StoredExclusion;
 use bromsync::sync::RunOutcome;
+use bromsync_sim::dataset::{Dataset, SchoolData};
+use bromsync_sim::faults::{Fault, FaultPlan, FaultRule};
+use bromsync_sim::server::SimHandle;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
@@ -73,9 +73,9 @@ impl Seen<'_> {
         let found = self
             .exclusions
             .iter()
-            .find(|e| e.entity == entity && e.id == id);
+            .find(|e| e.entity.as_str() == entity && e.id == id);
         match found {
-            Some(e) if e.reasons.iter().any(|r| r == reason) => Ok(()),
+            Some(e) if e.reasons.iter().any(|r| r.as_str() == reason) => Ok(()),
             Some(e) => Err(format!(
                 "{entity} {id} excluded for {:?}, not {reason}",
                 e.reasons
@@ -669,7 +669,10 @@ fn unrecorded_losses(
     seen: &[StoredExclusion],
     ids: Ids,
 ) -> Vec<String> {
-    let recorded = |entity: &str, id: i64| seen.iter().any(|e| e.entity == entity && e.id == id);
+    let recorded = |entity: &str, id: i64| {
+        seen.iter()
+            .any(|e| e.entity.as_str() == entity && e.id == id)
+    };
     let mut lost = Vec::new();
     let mut check = |entity: &str, id: i64, there: bool| {
         if !there && !recorded(entity, id) && id != ids.student {

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use bromsync::sim::dataset::Dataset;
 use bromsync::snapshot::{EntityKind, SchoolId};
+use bromsync_sim::dataset::Dataset;
 use serde_json::{Value, json};
 
 /// IDs within a school: `base(school) + offset`.

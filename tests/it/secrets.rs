@@ -6,12 +6,12 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bromsync::sim::churn;
-use bromsync::sim::dataset::Dataset;
-use bromsync::sim::faults::{Fault, FaultPlan, FaultRule};
 use bromsync::snapshot::{EntityKind, SchoolId};
 use bromsync::store::Store;
 use bromsync::sync::{RunOutcome, SyncContext};
+use bromsync_sim::churn;
+use bromsync_sim::dataset::Dataset;
+use bromsync_sim::faults::{Fault, FaultPlan, FaultRule};
 use secrecy::SecretString;
 
 use crate::harness::*;
@@ -106,7 +106,7 @@ async fn sync_run_texts(db: &TestDb) -> String {
 }
 
 /// Removes the first `count` students the simulator serves.
-fn remove_students(sim: &bromsync::sim::server::SimHandle, count: usize) {
+fn remove_students(sim: &bromsync_sim::server::SimHandle, count: usize) {
     let ids: Vec<i64> = sim.with_dataset(|d| {
         d.schools[&SCHOOL][&EntityKind::Students]
             .iter()

@@ -1,5 +1,5 @@
-//! Helpers every integration test shares: a fresh database of its own (created, migrated,
-//! dropped afterwards even when the test fails).
+//! Helpers every integration test shares: a fresh database of its own (created and migrated
+//! explicitly, as `bromsync migrate` does; dropped afterwards even when the test fails).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -30,7 +30,7 @@ impl TestDb {
             rand::random::<u32>()
         );
         let url = format!("{}/{}", server_url(), name);
-        let store = Store::connect(&SecretString::from(url.clone()), 8)
+        let store = Store::connect_and_migrate(&SecretString::from(url.clone()), 8)
             .await
             .expect("test database: is PostgreSQL running at 127.0.0.1:5432?");
         TestDb { name, url, store }
@@ -43,39 +43,47 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs outside async: a short-lived runtime on its own thread drops the database,
-        // forcing off any connection the test left open.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async move {
-                let mut conn = sqlx::PgConnection::connect(&format!("{}/postgres", server_url()))
-                    .await
-                    .ok()?;
-                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut conn)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        drop_database(self.name.clone());
     }
+}
+
+/// Drops the database `name` if it exists, forcing off any connection left open; callable
+/// outside async code (from `Drop`).
+pub fn drop_database(name: String) {
+    on_server_blocking(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+}
+
+/// Runs one statement on the test server's `postgres` database, ignoring failure (clean-up);
+/// callable from `Drop`, where it runs on a short-lived runtime of its own.
+pub fn on_server_blocking(sql: String) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(async move {
+            let mut conn = sqlx::PgConnection::connect(&format!("{}/postgres", server_url()))
+                .await
+                .ok()?;
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .ok()
+        })
+    })
+    .join();
 }
 
 use std::time::Duration;
 
 use bromsync::bromcom::{Client, ClientConfig};
 use bromsync::config::{RemovalGuard, SchoolSettings};
-use bromsync::sim::dataset::Dataset;
-use bromsync::sim::generator::{GenerateOptions, generate};
-use bromsync::sim::server::{SimHandle, SimOptions, SimServer};
 use bromsync::snapshot::SchoolId;
 use bromsync::store::Trigger;
 use bromsync::sync::{RunOutcome, RunRequest, RunSummary};
+use bromsync_sim::dataset::Dataset;
+use bromsync_sim::generator::{GenerateOptions, generate};
+use bromsync_sim::server::{SimHandle, SimOptions, SimServer};
 use chrono::NaiveDate;
 
 pub const APP_ID: &str = "test-app";

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use bromsync::sim::churn;
-use bromsync::sim::faults::{Fault, FaultPlan, FaultRule};
 use bromsync::snapshot::EntityKind;
 use bromsync::store::Store;
 use bromsync::sync::{self, RunOutcome, SyncContext};
+use bromsync_sim::churn;
+use bromsync_sim::faults::{Fault, FaultPlan, FaultRule};
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -15,7 +15,7 @@ use crate::support::*;
 const SCHOOL: i64 = 20001;
 
 /// A run on a store of its own, closed afterwards so that its statistics reach pg_stat.
-async fn run_alone(db: &TestDb, sim: &bromsync::sim::server::SimHandle) -> RunOutcome {
+async fn run_alone(db: &TestDb, sim: &bromsync_sim::server::SimHandle) -> RunOutcome {
     let store = Store::connect(&db.secret_url(), 4).await.expect("store");
     let ctx = SyncContext {
         store: store.clone(),
@@ -27,7 +27,7 @@ async fn run_alone(db: &TestDb, sim: &bromsync::sim::server::SimHandle) -> RunOu
 }
 
 /// The store holds exactly what eligibility decides for what the simulator serves now.
-async fn assert_store_matches_eligibility(db: &TestDb, sim: &bromsync::sim::server::SimHandle) {
+async fn assert_store_matches_eligibility(db: &TestDb, sim: &bromsync_sim::server::SimHandle) {
     let differences = differences_from_eligibility(db, &client_for(sim), SCHOOL).await;
     assert!(differences.is_empty(), "{differences:?}");
 }
@@ -106,7 +106,7 @@ async fn after_churn_a_resync_writes_only_the_changes() {
 
 /// Sets `field` of the row of `entity` whose `id_field` is `id`, in what the simulator serves.
 fn set_field(
-    sim: &bromsync::sim::server::SimHandle,
+    sim: &bromsync_sim::server::SimHandle,
     entity: EntityKind,
     id_field: &str,
     id: i64,

@@ -10,7 +10,7 @@ use super::dataset::Dataset;
 use super::faults::FaultPlan;
 use super::generator::{GenerateOptions, generate};
 use super::server::{SimOptions, SimServer};
-use crate::snapshot::SchoolId;
+use bromcom_api::SchoolId;
 
 /// The first ID given to generated schools when `--schools` is a count.
 
@@ -20,7 +20,7 @@ pub enum SimCommand {
     Serve(ServeArgs),
     /// Print the shape figures of generated data (students, contacts and classes per student,
     /// staff, consent rates, ...), to check the generator against a real school's proportions.
-    Shape(crate::sim::shape::ShapeArgs),
+    Shape(crate::shape::ShapeArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -80,7 +80,7 @@ pub async fn run(command: SimCommand) -> Result<(), SimError> {
     match command {
         SimCommand::Serve(args) => serve(args).await,
         SimCommand::Shape(args) => {
-            println!("{}", crate::sim::shape::run_shape(&args));
+            println!("{}", crate::shape::run_shape(&args));
             Ok(())
         }
     }
@@ -165,7 +165,7 @@ pub fn parse_schools(text: &str) -> Result<Vec<SchoolId>, SimError> {
         if !(1..=100_000).contains(&count) {
             return Err(bad());
         }
-        Ok(crate::sim::generator::school_ids(count))
+        Ok(crate::generator::school_ids(count))
     }
 }
 

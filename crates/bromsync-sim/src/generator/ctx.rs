@@ -8,7 +8,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use crate::snapshot::SchoolId;
+use bromcom_api::SchoolId;
 
 /// The school year containing `today`: 1 September to 31 August, so "today" always falls in it,
 /// and last year's, which ended before the summer holiday.

@@ -5,7 +5,7 @@
 //! which other schools are generated with it, and schools can be built on separate threads.
 //! Nothing reads the clock: every date is placed around `GenerateOptions::today`.
 //!
-//! The shape (see [`crate::sim::shape`] to measure it): years 7-13 with a smaller sixth form;
+//! The shape (see [`crate::shape`] to measure it): years 7-13 with a smaller sixth form;
 //! tutor groups of about 25; 10-14 classes per student below the sixth form; about 1.8 contact
 //! links per student, siblings sharing contacts; staff about 8% of students. A few percent of
 //! every kind of record is there to be excluded: no consent, leavers, missing titles, blank
@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 
 use super::dataset::Dataset;
-use crate::snapshot::SchoolId;
+use bromcom_api::SchoolId;
 
 pub use ctx::{api_date, school_seed};
 
@@ -116,7 +116,7 @@ pub fn generate(options: &GenerateOptions) -> Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::EntityKind;
+    use bromcom_api::EntityKind;
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 3, 10).unwrap_or_default()

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::snapshot::{EntityKind, SchoolId};
+use bromcom_api::{EntityKind, SchoolId};
 
 /// The rows of one school, by entity. A missing entity serves an empty list.
 pub type SchoolData = BTreeMap<EntityKind, Vec<Value>>;

@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use super::dataset::{Dataset, SchoolData};
 use super::generator::{GenerateOptions, generate};
-use crate::snapshot::{EntityKind, SchoolId};
-use crate::text::same_text;
+use bromcom_api::same_text;
+use bromcom_api::{EntityKind, SchoolId};
 
 // ----- reading rows per the contract (shared with `churn`) -----
 

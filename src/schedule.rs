@@ -29,8 +29,10 @@ pub enum ScheduleError {
     Syntax { expression: String, message: String },
 }
 
-/// A checked cron schedule.
-#[derive(Clone, Debug)]
+/// A checked cron schedule. Configuration reads it straight from its text, so a schedule that
+/// loaded is one that parses.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub struct CronSchedule {
     expression: String,
     schedule: cron::Schedule,
@@ -39,6 +41,20 @@ pub struct CronSchedule {
 /// The largest amount by which a zone's offset changes at one transition, with room to spare
 /// (real ones are one hour, a few are two).
 const MAX_SHIFT_HOURS: i64 = 3;
+
+impl TryFrom<String> for CronSchedule {
+    type Error = ScheduleError;
+
+    fn try_from(expression: String) -> Result<Self, Self::Error> {
+        CronSchedule::parse(&expression)
+    }
+}
+
+impl PartialEq for CronSchedule {
+    fn eq(&self, other: &Self) -> bool {
+        self.expression == other.expression
+    }
+}
 
 impl CronSchedule {
     pub fn parse(expression: &str) -> Result<CronSchedule, ScheduleError> {

@@ -8,8 +8,8 @@ use super::ctx::Ctx;
 use super::emit;
 use super::people;
 use super::timetable::{self, StaffPool};
-use crate::sim::dataset::SchoolData;
-use crate::snapshot::{EntityKind, SchoolId};
+use crate::dataset::SchoolData;
+use bromcom_api::{EntityKind, SchoolId};
 
 /// Where a school's IDs start: distinct ranges for schools whose IDs differ below 1000, which
 /// keeps IDs readable (`2_000_0001` is school 20001's first person) and well inside 2^53.

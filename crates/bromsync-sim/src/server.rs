@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 use super::dataset::Dataset;
 use super::faults::{ActiveFaults, Fault, FaultPlan};
-use crate::snapshot::{EntityKind, SchoolId};
+use bromcom_api::{EntityKind, SchoolId};
 
 /// How to start a simulator.
 #[derive(Debug, Clone)]
@@ -501,6 +501,14 @@ fn fault_answer(shared: &Shared, asked: &Asked, page: u32, fault: Fault) -> Resp
                 response
                     .headers_mut()
                     .insert(RETRY_AFTER, HeaderValue::from(secs));
+            }
+            response
+        }
+        Fault::TooManyRequestsUntil { wait_secs } => {
+            let mut response = status_response(429, "too many requests");
+            let at = std::time::SystemTime::now() + Duration::from_secs(wait_secs);
+            if let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(at)) {
+                response.headers_mut().insert(RETRY_AFTER, date);
             }
             response
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::snapshot::{EntityKind, SchoolId};
+use bromcom_api::{EntityKind, SchoolId};
 
 /// What a faulty answer looks like.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +17,8 @@ pub enum Fault {
     Status(u16),
     /// 429, with or without `Retry-After: <seconds>`.
     TooManyRequests { retry_after_secs: Option<u64> },
+    /// 429 with `Retry-After` in its HTTP-date form: this many seconds after the answer.
+    TooManyRequestsUntil { wait_secs: u64 },
     /// 200 with `{"success": false}` and, when given, a `message`.
     SuccessFalse { message: Option<String> },
     /// 200 with JSON cut off in the middle (the HTTP body itself is complete).
@@ -45,6 +47,9 @@ impl Fault {
             Fault::TooManyRequests {
                 retry_after_secs: None,
             } => "429".to_owned(),
+            Fault::TooManyRequestsUntil { wait_secs } => {
+                format!("429 retry-after date +{wait_secs}s")
+            }
             Fault::SuccessFalse { .. } => "success false".to_owned(),
             Fault::BrokenJson => "broken json".to_owned(),
             Fault::HtmlPage => "html page".to_owned(),

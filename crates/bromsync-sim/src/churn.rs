@@ -20,7 +20,7 @@ use super::dataset::{Dataset, SchoolData};
 use super::generator::names::{BOYS, GIRLS, SURNAMES};
 use super::generator::{api_date, school_seed};
 use super::shape::{consent_granted, id, is_current, rows, text};
-use crate::snapshot::{EntityKind, SchoolId};
+use bromcom_api::{EntityKind, SchoolId};
 
 /// Mixed into the seed so churn never replays the generator's own random sequence.
 const CHURN_SALT: u64 = 0xC0FF_EE00_C4A7_0001;
