@@ -220,6 +220,7 @@ pub(super) async fn record(
     events: &[NewEvent],
     retention: Duration,
 ) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
     if !events.is_empty() {
         // Column names and reason codes hold no comma, so each list travels as one text.
         let joined = |list: &[&str]| list.join(",");
@@ -251,6 +252,11 @@ pub(super) async fn record(
         .execute(&mut *conn)
         .await?;
     }
+    tracing::debug!(
+        events = events.len(),
+        elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "history recorded"
+    );
     let retention_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
     sqlx::query(
         "DELETE FROM record_history WHERE school_id = $1 AND at < now() - $2 * interval '1 second'",
