@@ -1,9 +1,9 @@
 //! One runner per school at a time, across processes and servers: a Postgres session-level
 //! advisory lock held on one connection for the whole run (fetch included). The run's
-//! transaction later uses that same connection, so a run needs one connection, not two. An
-//! idle pooled connection is used when there is one (no connection opened per school);
-//! otherwise a connection of its own, opened directly so that a database that is down fails
-//! the run at once instead of after the pool's acquire timeout. A lock dropped without
+//! transaction later uses that same connection, so a run needs one connection, not two. A
+//! pooled connection is used when the pool gives one within [`POOL_WAIT`] (no cold connection
+//! opened per school); otherwise a connection of its own, opened directly, so that a database
+//! that is down fails the run within seconds instead of after the pool's acquire timeout. A lock dropped without
 //! [`SchoolLock::release`] (a cancelled or failed run) closes its connection instead of
 //! returning it to the pool, so the lock can never outlive the run; a runner that crashes
 //! releases it with the connection.
@@ -49,6 +49,9 @@ impl LockConnection {
 
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How long a run waits for the pool before opening a connection of its own.
+const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The lock key: a fixed namespace text with the school ID, hashed by Postgres into one bigint.
 const LOCK_KEY_SQL: &str = "hashtextextended('bromsync:school:' || $1::text, 0)";
 
@@ -59,14 +62,8 @@ impl Store {
         school_id: SchoolId,
     ) -> Result<Option<SchoolLock>, StoreError> {
         let mut conn = match self.pool.try_acquire() {
-            Some(pooled) => LockConnection::Pooled(pooled),
-            // A host that silently drops packets would otherwise hold the run for as long as
-            // the operating system keeps trying to connect.
-            None => LockConnection::Own(
-                tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&self.options))
-                    .await
-                    .map_err(|_| StoreError::Timeout("connecting for the school's lock"))??,
-            ),
+            Some(idle) => LockConnection::Pooled(idle),
+            None => self.new_lock_connection().await?,
         };
         let sql = format!("SELECT pg_try_advisory_lock({LOCK_KEY_SQL})");
         let locked = sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(sql))
@@ -89,6 +86,23 @@ impl Store {
                 Err(e.into())
             }
         }
+    }
+}
+
+impl Store {
+    /// A connection from the pool (warm, and kept afterwards) when the pool can give one soon;
+    /// otherwise one opened directly, which fails at once when the database is down, where
+    /// the pool would keep trying for its whole acquire timeout.
+    async fn new_lock_connection(&self) -> Result<LockConnection, StoreError> {
+        if let Ok(Ok(pooled)) = tokio::time::timeout(POOL_WAIT, self.pool.acquire()).await {
+            return Ok(LockConnection::Pooled(pooled));
+        }
+        // A host that silently drops packets would otherwise hold the run for as long as the
+        // operating system keeps trying to connect.
+        let own = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&self.options))
+            .await
+            .map_err(|_| StoreError::Timeout("connecting for the school's lock"))??;
+        Ok(LockConnection::Own(own))
     }
 }
 
