@@ -2,7 +2,7 @@
 //! ID lists, a school's runs as status sees them, and whether this role may do what a run does.
 //! Read-only: nothing here writes, so every view works for the run's least-privilege role.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 
 use super::{Store, StoreError, schema};
@@ -21,15 +21,8 @@ pub struct ExportClass {
     pub student_ids: Vec<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ExportStudent {
-    pub student_id: i64,
-    pub first_name: String,
-    pub last_name: String,
-    pub date_of_birth: Option<NaiveDate>,
-    pub tutor_group: Option<String>,
-    pub year_group: Option<String>,
-}
+/// A student as the export has it: exactly the roster row.
+pub type ExportStudent = crate::roster::RosterStudent;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ExportTeacher {
