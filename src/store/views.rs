@@ -3,7 +3,7 @@
 //! Read-only: nothing here writes, so every view works for the run's least-privilege role.
 
 use chrono::{DateTime, Utc};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 
 use super::{Store, StoreError, schema};
 use crate::snapshot::SchoolId;
@@ -57,78 +57,71 @@ pub struct ExportGroup {
 /// export never sits whole in memory.
 pub type RowStream<'a, T> = futures::stream::BoxStream<'a, Result<T, StoreError>>;
 
-fn rows<'a, T>(stream: impl Stream<Item = Result<T, sqlx::Error>> + Send + 'a) -> RowStream<'a, T> {
-    stream.map(|row| row.map_err(StoreError::from)).boxed()
-}
-
 impl Store {
-    pub fn export_classes(&self, school_id: SchoolId) -> RowStream<'_, ExportClass> {
-        rows(
-            sqlx::query_as(
-                "SELECT c.class_id, c.name, c.subject, c.kind, \
-                   (SELECT min(ct.staff_id) FROM class_teachers ct \
-                     WHERE ct.school_id = c.school_id AND ct.class_id = c.class_id AND ct.is_main) \
-                     AS main_teacher_staff_id, \
-                   ARRAY(SELECT ct.staff_id FROM class_teachers ct \
-                     WHERE ct.school_id = c.school_id AND ct.class_id = c.class_id \
-                     ORDER BY ct.staff_id) AS staff_ids, \
-                   ARRAY(SELECT cs.student_id FROM class_students cs \
-                     WHERE cs.school_id = c.school_id AND cs.class_id = c.class_id \
-                     ORDER BY cs.student_id) AS student_ids \
-                 FROM classes c WHERE c.school_id = $1 ORDER BY c.class_id",
-            )
+    /// One school's rows of an export query (`$1` is the school), streamed.
+    fn school_rows<'a, T>(&'a self, sql: &'static str, school_id: SchoolId) -> RowStream<'a, T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin + 'a,
+    {
+        sqlx::query_as(sql)
             .bind(school_id)
-            .fetch(&self.pool),
+            .fetch(&self.pool)
+            .map(|row| row.map_err(StoreError::from))
+            .boxed()
+    }
+
+    pub fn export_classes(&self, school_id: SchoolId) -> RowStream<'_, ExportClass> {
+        self.school_rows(
+            "SELECT c.class_id, c.name, c.subject, c.kind, \
+               (SELECT min(ct.staff_id) FROM class_teachers ct \
+                 WHERE ct.school_id = c.school_id AND ct.class_id = c.class_id AND ct.is_main) \
+                 AS main_teacher_staff_id, \
+               ARRAY(SELECT ct.staff_id FROM class_teachers ct \
+                 WHERE ct.school_id = c.school_id AND ct.class_id = c.class_id \
+                 ORDER BY ct.staff_id) AS staff_ids, \
+               ARRAY(SELECT cs.student_id FROM class_students cs \
+                 WHERE cs.school_id = c.school_id AND cs.class_id = c.class_id \
+                 ORDER BY cs.student_id) AS student_ids \
+             FROM classes c WHERE c.school_id = $1 ORDER BY c.class_id",
+            school_id,
         )
     }
 
     pub fn export_students(&self, school_id: SchoolId) -> RowStream<'_, ExportStudent> {
-        rows(
-            sqlx::query_as(
-                "SELECT student_id, first_name, last_name, date_of_birth, tutor_group, year_group \
-                 FROM students WHERE school_id = $1 ORDER BY student_id",
-            )
-            .bind(school_id)
-            .fetch(&self.pool),
+        self.school_rows(
+            "SELECT student_id, first_name, last_name, date_of_birth, tutor_group, year_group \
+             FROM students WHERE school_id = $1 ORDER BY student_id",
+            school_id,
         )
     }
 
     pub fn export_teachers(&self, school_id: SchoolId) -> RowStream<'_, ExportTeacher> {
-        rows(
-            sqlx::query_as(
-                "SELECT staff_id, title, first_name, last_name, email, room \
-                 FROM teachers WHERE school_id = $1 ORDER BY staff_id",
-            )
-            .bind(school_id)
-            .fetch(&self.pool),
+        self.school_rows(
+            "SELECT staff_id, title, first_name, last_name, email, room \
+             FROM teachers WHERE school_id = $1 ORDER BY staff_id",
+            school_id,
         )
     }
 
     pub fn export_parents(&self, school_id: SchoolId) -> RowStream<'_, ExportParent> {
-        rows(
-            sqlx::query_as(
-                "SELECT p.person_id, p.title, p.first_name, p.last_name, p.email, p.phone, \
-                   ARRAY(SELECT ps.student_id FROM parent_students ps \
-                     WHERE ps.school_id = p.school_id AND ps.person_id = p.person_id \
-                     ORDER BY ps.student_id) AS student_ids \
-                 FROM parents p WHERE p.school_id = $1 ORDER BY p.person_id",
-            )
-            .bind(school_id)
-            .fetch(&self.pool),
+        self.school_rows(
+            "SELECT p.person_id, p.title, p.first_name, p.last_name, p.email, p.phone, \
+               ARRAY(SELECT ps.student_id FROM parent_students ps \
+                 WHERE ps.school_id = p.school_id AND ps.person_id = p.person_id \
+                 ORDER BY ps.student_id) AS student_ids \
+             FROM parents p WHERE p.school_id = $1 ORDER BY p.person_id",
+            school_id,
         )
     }
 
     pub fn export_groups(&self, school_id: SchoolId) -> RowStream<'_, ExportGroup> {
-        rows(
-            sqlx::query_as(
-                "SELECT g.group_id, g.name, g.kind, \
-                   ARRAY(SELECT gs.student_id FROM group_students gs \
-                     WHERE gs.school_id = g.school_id AND gs.group_id = g.group_id \
-                     ORDER BY gs.student_id) AS student_ids \
-                 FROM groups g WHERE g.school_id = $1 ORDER BY g.group_id",
-            )
-            .bind(school_id)
-            .fetch(&self.pool),
+        self.school_rows(
+            "SELECT g.group_id, g.name, g.kind, \
+               ARRAY(SELECT gs.student_id FROM group_students gs \
+                 WHERE gs.school_id = g.school_id AND gs.group_id = g.group_id \
+                 ORDER BY gs.student_id) AS student_ids \
+             FROM groups g WHERE g.school_id = $1 ORDER BY g.group_id",
+            school_id,
         )
     }
 }
