@@ -1,5 +1,6 @@
-//! A bound on how many of something go on at once (schools running, requests to Bromcom) that
-//! a reload can change while some are going on. Swapping in a new semaphore would let the work
+//! The bound on how many schools run at once, which a reload can change while some are running
+//! (requests to Bromcom have their own resizable cap, `bromcom::RequestSlots`, which also orders
+//! who is served first). Swapping in a new semaphore would let the work
 //! holding the old one's permits run alongside a full set from the new one, so there is one
 //! semaphore and it is resized: growing adds permits, shrinking takes the free ones at once and
 //! the others as they come back.
