@@ -1,7 +1,7 @@
 //! The HTTP side of the Bromcom client: one school's nine entities fetched concurrently, each
 //! page by page until a short page, every request under one process-wide cap, transient faults
-//! retried with backoff, fatal answers (401/403/404) reported at once. Rows are read by
-//! [`super::mapping`], the same code the tests and the demo use without HTTP.
+//! retried with backoff, fatal answers (401/403/404) reported at once. Each body is read into
+//! typed rows by [`super::page`] as soon as it is in, and let go.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -11,18 +11,16 @@ use backon::{ExponentialBuilder, Retryable};
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
-use serde_json::Value;
 use tokio::time::Instant;
 
 use super::ClientConfig;
 use super::error::{ClientBuildError, FetchError, FetchErrorKind, Problem};
-use super::mapping::read_entity_rows;
+use super::page::{Page, read_page};
 use super::slots::RequestSlots;
 use crate::snapshot::{EntityKind, SchoolId, Snapshot};
 
-/// Pages larger than this are decoded on the blocking pool so that one big page does not hold
-/// up the other schools' requests on the async workers.
+/// Pages larger than this are read on the blocking pool so that one big page does not hold up
+/// the other schools' requests on the async workers.
 const DECODE_OFF_THREAD_BYTES: usize = 1 << 20;
 
 /// Entities in the order their first requests queue for a slot: memberships first, since a
@@ -40,9 +38,6 @@ const FETCH_ORDER: [EntityKind; 9] = [
     EntityKind::Collections,
     EntityKind::Staff,
 ];
-
-/// The longest server message kept in an error or a log line.
-const MESSAGE_CLIP_CHARS: usize = 200;
 
 /// A Bromcom client for every school of this process. Cloning is cheap and clones share the
 /// cap on requests in flight.
@@ -214,10 +209,12 @@ impl Client {
             school_id,
             ..Snapshot::default()
         };
-        let (mut page, mut rows, mut bad_rows) = (0u32, 0usize, 0usize);
-        let mut page_rows = self.fetch_page(school_id, entity, page, priority).await?;
+        let (mut page, mut rows) = (0u32, 0usize);
         loop {
-            let count = page_rows.len();
+            let Page {
+                rows: count,
+                part: page_part,
+            } = self.fetch_page(school_id, entity, page, priority).await?;
             rows += count;
             tracing::debug!(
                 school_id,
@@ -226,22 +223,13 @@ impl Client {
                 rows = count,
                 "page"
             );
+            append(&mut part, page_part);
             page += 1;
             if count < page_size {
-                let (last_part, bad) = map_rows(entity, page_rows, part).await;
-                part = last_part;
-                bad_rows += bad;
                 break;
             }
-            // A full page: the next one is asked for while this one is read into rows.
-            let ((next_part, bad), next_rows) = tokio::join!(
-                map_rows(entity, page_rows, part),
-                self.fetch_page(school_id, entity, page, priority)
-            );
-            part = next_part;
-            bad_rows += bad;
-            page_rows = next_rows?;
         }
+        let bad_rows = part.bad_rows.len();
         tracing::info!(
             school_id,
             entity = entity.api_name(),
@@ -262,14 +250,14 @@ impl Client {
         entity: EntityKind,
         page: u32,
         priority: u64,
-    ) -> Result<Vec<Value>, FetchError> {
+    ) -> Result<Page, FetchError> {
         let config = &self.inner.config;
         let url = page_url(&self.inner.base_url, entity, school_id, "", page);
         let started = Instant::now();
         let attempts = AtomicU32::new(0);
         let result = (|| async {
             attempts.fetch_add(1, Ordering::Relaxed);
-            self.attempt(&url, priority).await
+            self.attempt(&url, entity, priority).await
         })
         .retry(backoff_policy(config))
         .sleep(tokio::time::sleep)
@@ -301,7 +289,7 @@ impl Client {
         })
         .await;
         let failure = match result {
-            Ok(rows) => return Ok(rows),
+            Ok(page) => return Ok(page),
             Err(failure) => failure,
         };
         let (kind, gave_up) = match failure {
@@ -328,9 +316,14 @@ impl Client {
         Err(error)
     }
 
-    /// One request: the permit is held from sending until the body is read, not while
-    /// decoding and not while waiting to retry.
-    async fn attempt(&self, url: &str, priority: u64) -> Result<Vec<Value>, AttemptFailure> {
+    /// One request: the permit is held from sending until the body is in, not while its rows
+    /// are read and not while waiting to retry. The body is dropped once read.
+    async fn attempt(
+        &self,
+        url: &str,
+        entity: EntityKind,
+        priority: u64,
+    ) -> Result<Page, AttemptFailure> {
         let body = {
             let _slot = self.inner.in_flight.acquire(priority).await;
             let response = self
@@ -347,11 +340,18 @@ impl Client {
         };
         let secret = self.inner.config.application_secret.clone();
         if body.len() > DECODE_OFF_THREAD_BYTES {
-            tokio::task::spawn_blocking(move || decode_envelope(&body, secret.expose_secret()))
-                .await
-                .map_err(|_| Problem::BrokenResponse("decoding the body failed"))?
+            // Reading does not panic on input; should it ever, the panic is passed on as if
+            // the page had been read inline.
+            match tokio::task::spawn_blocking(move || {
+                read_page(entity, &body, secret.expose_secret())
+            })
+            .await
+            {
+                Ok(read) => read,
+                Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
+            }
         } else {
-            decode_envelope(&body, secret.expose_secret())
+            read_page(entity, &body, secret.expose_secret())
         }
         .map_err(AttemptFailure::from)
     }
@@ -437,120 +437,7 @@ fn transport_problem(error: &reqwest::Error) -> Problem {
     }
 }
 
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(default, alias = "Success")]
-    success: Option<Value>,
-    #[serde(default, alias = "Message")]
-    message: Option<Value>,
-    #[serde(default, alias = "Data")]
-    data: Option<Value>,
-}
-
-/// The rows of a `{"success": true, "data": [...]}` body; anything else is a transient problem.
-/// `secret` is cut out of any server message kept, in case a server echoes the request.
-fn decode_envelope(body: &[u8], secret: &str) -> Result<Vec<Value>, Problem> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Problem::BrokenResponse("empty body"));
-    }
-    let parsed = serde_json::from_slice::<Envelope>(body).or_else(|error| {
-        // One name with a lone UTF-16 surrogate escape must not fail the whole school every
-        // night: such escapes become U+FFFD and the page is read again. Only on failure, so
-        // the common path never pays for the scan.
-        match repair_lone_surrogates(body) {
-            Some(repaired) if error.is_syntax() => serde_json::from_slice(&repaired),
-            _ => Err(error),
-        }
-    });
-    let envelope: Envelope = parsed.map_err(|e| {
-        Problem::BrokenResponse(match e.classify() {
-            serde_json::error::Category::Eof => "JSON ends early",
-            serde_json::error::Category::Data => "not the success/data envelope",
-            _ => "not JSON",
-        })
-    })?;
-    if envelope.success != Some(Value::Bool(true)) {
-        let message = envelope
-            .message
-            .as_ref()
-            .and_then(Value::as_str)
-            .and_then(|m| clip_message(m, secret));
-        return Err(Problem::ServerReportedFailure { message });
-    }
-    match envelope.data {
-        Some(Value::Array(rows)) => Ok(rows),
-        None | Some(Value::Null) => Err(Problem::BrokenResponse("`data` is missing")),
-        Some(_) => Err(Problem::BrokenResponse("`data` is not a list")),
-    }
-}
-
-/// `body` with every `\uXXXX` escape of a lone UTF-16 surrogate (one not part of a high/low
-/// pair) replaced by `\ufffd`; `None` when there is none. Escaped backslashes are skipped, so
-/// the JSON text `\\ud800` (an escaped backslash, then "ud800") is left alone.
-fn repair_lone_surrogates(body: &[u8]) -> Option<Vec<u8>> {
-    fn unit_at(body: &[u8], at: usize) -> Option<u16> {
-        if body.get(at) != Some(&b'\\') || body.get(at + 1) != Some(&b'u') {
-            return None;
-        }
-        let hex = std::str::from_utf8(body.get(at + 2..at + 6)?).ok()?;
-        u16::from_str_radix(hex, 16).ok()
-    }
-    let is_high = |u: u16| (0xD800..=0xDBFF).contains(&u);
-    let is_low = |u: u16| (0xDC00..=0xDFFF).contains(&u);
-    let mut out: Option<Vec<u8>> = None;
-    let mut copied = 0;
-    let mut i = 0;
-    while i < body.len() {
-        if body[i] != b'\\' {
-            i += 1;
-            continue;
-        }
-        match unit_at(body, i) {
-            Some(high) if is_high(high) && unit_at(body, i + 6).is_some_and(is_low) => i += 12,
-            Some(unit) if is_high(unit) || is_low(unit) => {
-                let repaired = out.get_or_insert_with(|| Vec::with_capacity(body.len()));
-                repaired.extend_from_slice(&body[copied..i]);
-                repaired.extend_from_slice(b"\\ufffd");
-                i += 6;
-                copied = i;
-            }
-            Some(_) => i += 6,
-            // Any other escape (`\\`, `\"`, `\n`...) is two bytes.
-            None => i += 2,
-        }
-    }
-    let mut repaired = out?;
-    repaired.extend_from_slice(&body[copied..]);
-    Some(repaired)
-}
-
-fn clip_message(message: &str, secret: &str) -> Option<String> {
-    let mut text = crate::text::clean(message)?;
-    if !secret.is_empty() {
-        text = text.replace(secret, "[redacted]");
-    }
-    Some(text.chars().take(MESSAGE_CLIP_CHARS).collect())
-}
-
-/// Reads one page's rows into `part`, off the async workers when the page is big.
-/// Returns the part back with the number of bad rows added.
-async fn map_rows(entity: EntityKind, rows: Vec<Value>, part: Snapshot) -> (Snapshot, usize) {
-    fn map(entity: EntityKind, rows: Vec<Value>, mut part: Snapshot) -> (Snapshot, usize) {
-        let bad = read_entity_rows(entity, &rows, &mut part);
-        (part, bad)
-    }
-    if rows.len() < 10_000 {
-        return map(entity, rows, part);
-    }
-    // Mapping does not panic on input; should it ever panic, the panic is passed on as if
-    // the mapping had run inline.
-    match tokio::task::spawn_blocking(move || map(entity, rows, part)).await {
-        Ok(done) => done,
-        Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
-    }
-}
-
-/// Moves one entity's rows into the school's snapshot.
+/// Moves the rows of `part` (a page's, or an entity's) into `into`.
 fn append(into: &mut Snapshot, mut part: Snapshot) {
     into.students.append(&mut part.students);
     into.staff.append(&mut part.staff);
@@ -583,36 +470,6 @@ fn millis(duration: Duration) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn lone_surrogate_escapes_become_replacement_characters() {
-        let repaired = repair_lone_surrogates(br#"{"a":"Ann\ud800e","b":"x\uDC01"}"#).unwrap();
-        assert_eq!(repaired, br#"{"a":"Ann\ufffde","b":"x\ufffd"}"#.to_vec());
-        let value: serde_json::Value = serde_json::from_slice(&repaired).unwrap();
-        assert_eq!(value["a"], "Ann\u{fffd}e");
-    }
-
-    #[test]
-    fn pairs_and_escaped_backslashes_are_left_alone() {
-        assert_eq!(repair_lone_surrogates(br#"{"a":"\ud83e\udd84"}"#), None);
-        assert_eq!(repair_lone_surrogates(br#"{"a":"\\ud800"}"#), None);
-        assert_eq!(repair_lone_surrogates(br#"{"a":"plain \n \u0041"}"#), None);
-        // A high surrogate followed by a non-surrogate escape is lone.
-        assert_eq!(
-            repair_lone_surrogates(br#""\ud800\u0041""#).unwrap(),
-            br#""\ufffd\u0041""#.to_vec()
-        );
-    }
-
-    #[test]
-    fn a_page_with_a_lone_surrogate_is_read_with_a_replacement_character() {
-        let rows = decode_envelope(
-            br#"{"success": true, "data": [{"studentID": 1, "firstName": "Ann\ud800e"}]}"#,
-            "",
-        )
-        .unwrap();
-        assert_eq!(rows[0]["firstName"], "Ann\u{fffd}e");
-    }
-
     use super::*;
     use backon::BackoffBuilder;
 
@@ -637,47 +494,6 @@ mod tests {
         let url = page_url("http://h", EntityKind::Staff, 2, "", 10);
         let parsed = url::Url::parse(&url).map(|u| u.to_string());
         assert_eq!(parsed.as_deref(), Ok(url.as_str()));
-    }
-
-    #[test]
-    fn envelope_problems_are_transient_and_named() {
-        let rows = decode_envelope(br#"{"success":true,"data":[{"a":1}]}"#, "s");
-        assert_eq!(rows.map(|r| r.len()), Ok(1));
-        let cases: [(&[u8], Problem); 8] = [
-            (b"", Problem::BrokenResponse("empty body")),
-            (b"  \n", Problem::BrokenResponse("empty body")),
-            (b"<html>oops</html>", Problem::BrokenResponse("not JSON")),
-            (
-                br#"{"success":true,"data":[{"a"#,
-                Problem::BrokenResponse("JSON ends early"),
-            ),
-            (
-                br#"{"success":true}"#,
-                Problem::BrokenResponse("`data` is missing"),
-            ),
-            (
-                br#"{"success":true,"data":{}}"#,
-                Problem::BrokenResponse("`data` is not a list"),
-            ),
-            (
-                br#"{"data":[]}"#,
-                Problem::ServerReportedFailure { message: None },
-            ),
-            (
-                br#"{"success":false,"message":" bad s3cret here ","data":[]}"#,
-                Problem::ServerReportedFailure {
-                    message: Some("bad [redacted] here".into()),
-                },
-            ),
-        ];
-        for (body, expected) in cases {
-            assert_eq!(
-                decode_envelope(body, "s3cret"),
-                Err(expected),
-                "{}",
-                String::from_utf8_lossy(body)
-            );
-        }
     }
 
     #[test]

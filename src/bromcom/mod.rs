@@ -7,12 +7,12 @@ pub mod base_url;
 pub mod client;
 pub mod error;
 pub mod mapping;
+mod page;
 pub mod probe;
 mod slots;
 
 pub use client::Client;
 pub use error::{ClientBuildError, FetchError, FetchErrorKind, Problem};
-pub use mapping::snapshot_from_rows;
 pub use probe::ProbeAnswer;
 pub use slots::RequestSlots;
 
