@@ -3,9 +3,13 @@
 //! figure printed next to the limit it is held against, measured in the same run:
 //!
 //! - **trust**: 40 schools x 1,200 students, first sync into an empty database, against `COPY`
-//!   of exactly the stored rows into an empty copy of the schema; then a resync with nothing
-//!   changed, against the first sync (and it must write no row); then 1% churn in one school.
-//! - **large school**: one school of 25,000 students, against the same `COPY`; peak RSS.
+//!   of exactly the rows it stored (roster, exclusions, the `added` history event of every
+//!   record, the run records) into an empty copy of those tables, indexes and all; printed too
+//!   against the `COPY` of the roster and exclusions alone. Then a resync with nothing changed,
+//!   against the first sync (and it must write no roster row); then 1% churn in one school.
+//! - **large school**: one school of 25,000 students, against the same two `COPY`s; peak RSS.
+//!
+//! Each timed step starts after a `CHECKPOINT`, so that none pays for another's writes.
 //! - **slow Bromcom**: 150 ms a request, 5,000-row pages, `max_in_flight = 4`, 8 schools of
 //!   1,200, against every request slot busy (requests x latency / slots).
 //!
@@ -121,7 +125,8 @@ async fn trust(sizes: &Sizes) -> serde_json::Value {
         sizes.trust_schools, sizes.trust_students
     );
     let first = db.timed_sync(&config.path).await;
-    let limit = db.copy_limit().await;
+    let limit = db.copy_limit(Stored::All).await;
+    let roster_limit = db.copy_limit(Stored::Roster).await;
     let again = db.timed_sync(&config.path).await;
     sim.update_dataset(|d| bromsync_sim::churn::churn(d, FIRST_SCHOOL, 0.01, 7, today()));
     let churned = db.timed_sync(&config.path).await;
@@ -136,6 +141,7 @@ async fn trust(sizes: &Sizes) -> serde_json::Value {
         first.peak_mib,
         first.rows_written
     );
+    roster_limit.print_against(&first);
     println!(
         "  resync, no change {:>8.2} s  ratio to the first sync {again_ratio:.2}  (target <= 0.30)  peak RSS {} MiB  rows written {} (must be 0)",
         again.secs(),
@@ -153,8 +159,11 @@ async fn trust(sizes: &Sizes) -> serde_json::Value {
         "students_per_school": sizes.trust_students,
         "stored_rows": limit.rows,
         "copy_limit_secs": limit.secs,
+        "roster_rows": roster_limit.rows,
+        "roster_copy_limit_secs": roster_limit.secs,
         "first_sync": first.json(),
         "first_sync_ratio": first_ratio,
+        "first_sync_ratio_to_roster_copy": first.secs() / roster_limit.secs,
         "resync": again.json(),
         "resync_ratio_to_first": again_ratio,
         "churn_one_school": churned.json(),
@@ -168,7 +177,8 @@ async fn large_school(sizes: &Sizes) -> serde_json::Value {
     let config = db.config(&sim, &ids, &[]);
     println!("one school of {} students", sizes.large_students);
     let first = db.timed_sync(&config.path).await;
-    let limit = db.copy_limit().await;
+    let limit = db.copy_limit(Stored::All).await;
+    let roster_limit = db.copy_limit(Stored::Roster).await;
     sim.shutdown().await;
     let ratio = first.secs() / limit.secs;
     println!(
@@ -179,13 +189,17 @@ async fn large_school(sizes: &Sizes) -> serde_json::Value {
         first.peak_mib,
         first.rows_written
     );
+    roster_limit.print_against(&first);
     db.drop().await;
     json!({
         "students": sizes.large_students,
         "stored_rows": limit.rows,
         "copy_limit_secs": limit.secs,
+        "roster_rows": roster_limit.rows,
+        "roster_copy_limit_secs": roster_limit.secs,
         "first_sync": first.json(),
         "ratio": ratio,
+        "ratio_to_roster_copy": first.secs() / roster_limit.secs,
     })
 }
 
@@ -250,6 +264,14 @@ async fn start_sim(dataset: Dataset, latency: Duration, page_size: usize) -> Sim
     .expect("simulator")
 }
 
+/// Flushes what earlier steps left in memory, so that no timed step pays for another's writes.
+async fn checkpoint(conn: &mut PgConnection) {
+    sqlx::query("CHECKPOINT")
+        .execute(conn)
+        .await
+        .expect("CHECKPOINT (the benchmark's role must be a superuser or have pg_checkpoint)");
+}
+
 fn server_url() -> String {
     std::env::var("BROMSYNC_TEST_PG")
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".to_owned())
@@ -293,8 +315,37 @@ struct CopyLimit {
     rows: u64,
 }
 
-fn owned_tables() -> impl Iterator<Item = &'static str> {
-    ROSTER_TABLES.iter().copied().chain(["exclusions"])
+/// Which of a sync's tables a figure counts.
+#[derive(Clone, Copy)]
+enum Stored {
+    /// The roster and the exclusions: what "rows written" counts (0 when nothing changed).
+    Roster,
+    /// Everything a first sync stores: the roster, the exclusions, the history events of
+    /// every record added and the run records.
+    All,
+}
+
+impl Stored {
+    fn tables(self) -> Vec<&'static str> {
+        let mut tables: Vec<&str> = ROSTER_TABLES.to_vec();
+        tables.push("exclusions");
+        if let Stored::All = self {
+            tables.extend(["record_history", "sync_runs"]);
+        }
+        tables
+    }
+}
+
+impl CopyLimit {
+    /// The same sync held against the COPY of its roster and exclusions alone.
+    fn print_against(&self, sync: &Timed) {
+        println!(
+            "    the same against COPY of its {} roster and exclusion rows alone {:.2} s: ratio {:.2}",
+            self.rows,
+            self.secs,
+            sync.secs() / self.secs
+        );
+    }
 }
 
 impl BenchDb {
@@ -344,6 +395,7 @@ impl BenchDb {
     /// from /proc while it runs) and the tuples it inserted, updated and deleted.
     async fn timed_sync(&self, config: &Path) -> Timed {
         let before = self.write_counters().await;
+        checkpoint(&mut self.connect().await).await;
         let binary = env!("CARGO_BIN_EXE_bromsync");
         let clock = Instant::now();
         let mut child = Command::new(binary)
@@ -385,7 +437,11 @@ impl BenchDb {
     /// the (finished) process are in.
     async fn write_counters(&self) -> i64 {
         let mut conn = self.connect().await;
-        let tables: Vec<String> = owned_tables().map(str::to_owned).collect();
+        let tables: Vec<String> = Stored::Roster
+            .tables()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         let mut last = -1;
         for _ in 0..50 {
             let _ = sqlx::query("SELECT pg_stat_clear_snapshot()")
@@ -408,9 +464,10 @@ impl BenchDb {
         last
     }
 
-    /// The limit a first sync is held against: every stored row of the owned tables, read out
-    /// beforehand, copied into an empty copy of those tables (same keys) in one transaction.
-    async fn copy_limit(&self) -> CopyLimit {
+    /// The limit a first sync is held against: every stored row of the `stored` tables, read
+    /// out beforehand, copied into an empty copy of those tables (same keys and indexes) in one
+    /// transaction, after a checkpoint as before a timed sync.
+    async fn copy_limit(&self, stored: Stored) -> CopyLimit {
         let mut conn = self.connect().await;
         let mut data = Vec::new();
         let mut rows = 0u64;
@@ -420,7 +477,7 @@ impl BenchDb {
         ] {
             sqlx::query(sql).execute(&mut conn).await.expect("schema");
         }
-        for table in owned_tables() {
+        for table in stored.tables() {
             let sql =
                 format!("CREATE TABLE bench_copy.{table} (LIKE public.{table} INCLUDING ALL)");
             sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -438,6 +495,7 @@ impl BenchDb {
             rows += bytes.iter().filter(|b| **b == b'\n').count() as u64;
             data.push((table, bytes));
         }
+        checkpoint(&mut conn).await;
         let clock = Instant::now();
         let mut tx = conn.begin().await.expect("begin");
         for (table, bytes) in &data {

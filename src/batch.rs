@@ -6,6 +6,9 @@
 //! Each run is [`sync::run_school`] as always (its own lock, its own transaction), so running
 //! them together changes no guarantee: one runner per school, all or nothing per run.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use futures::StreamExt;
 
 use crate::snapshot::SchoolId;
@@ -20,19 +23,33 @@ pub async fn run_schools(
     max_concurrent: usize,
     mut on_outcome: impl FnMut(SchoolId, &Result<RunOutcome, SyncError>),
 ) {
-    let credentials_rejected = std::sync::atomic::AtomicBool::new(false);
-    let rejected = &credentials_rejected;
+    let credentials_rejected = Arc::new(AtomicBool::new(false));
     let mut runs = futures::stream::iter(requests)
-        .map(|request| async move {
-            if rejected.load(std::sync::atomic::Ordering::SeqCst) {
-                return None;
+        .map(|request| {
+            let (ctx, rejected) = (ctx.clone(), Arc::clone(&credentials_rejected));
+            // A task of its own, so that schools are read, compared and written on every
+            // worker thread rather than all on the one polling this stream.
+            let run = tokio::spawn(async move {
+                if rejected.load(Ordering::SeqCst) {
+                    return None;
+                }
+                let school_id = request.school.id;
+                let outcome = sync::run_school(&ctx, request).await;
+                if matches!(&outcome, Err(e) if e.is_credentials_rejected()) {
+                    rejected.store(true, Ordering::SeqCst);
+                }
+                Some((school_id, outcome))
+            });
+            async move {
+                match run.await {
+                    Ok(ended) => ended,
+                    Err(join_error) if join_error.is_panic() => {
+                        std::panic::resume_unwind(join_error.into_panic())
+                    }
+                    // Cancelled: only when the runtime is shutting down.
+                    Err(_) => None,
+                }
             }
-            let school_id = request.school.id;
-            let outcome = sync::run_school(ctx, request).await;
-            if matches!(&outcome, Err(e) if e.is_credentials_rejected()) {
-                rejected.store(true, std::sync::atomic::Ordering::SeqCst);
-            }
-            Some((school_id, outcome))
         })
         .buffer_unordered(max_concurrent.max(1));
     while let Some(ended) = runs.next().await {

@@ -256,16 +256,30 @@ async fn fetch_decide_write(
     let names = school.names;
     // Deciding and rendering the rows for the database are CPU work: off the async workers,
     // and the snapshot is let go as soon as the decision is made.
+    let span = tracing::Span::current();
     let (decision, prepared) = tokio::task::spawn_blocking(move || {
+        let _span = span.enter();
+        let deciding = Instant::now();
         let decision = eligibility::decide(&snapshot, today, names);
         drop(snapshot);
+        let preparing = Instant::now();
         let prepared = store::prepare(&decision);
+        tracing::debug!(
+            decide_ms = millis(preparing - deciding),
+            prepare_ms = millis(preparing.elapsed()),
+            "decided"
+        );
         (decision, prepared)
     })
     .await
     .map_err(|_| SyncError::Decide { school_id })?;
 
+    let staging = Instant::now();
     let staged = lock.stage(prepared).await.map_err(store_error)?;
+    tracing::debug!(
+        stage_ms = millis(staging.elapsed()),
+        "compared with the stored rows"
+    );
     let mut summary = summarize(school_id, &decision, &staged, clock);
     if school.sso {
         summary.sso_missing_email = Some(missing_email(&decision.roster));
@@ -525,4 +539,8 @@ mod tests {
         // An empty table staying empty is fine.
         assert!(check_removals(&[change(0, 0, 0)], guard).is_empty());
     }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use chrono::NaiveDate;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::snapshot::{
     BadRow, Collection, CollectionAssociate, CollectionExecutive, Contact, ContactDetail,
@@ -116,12 +116,9 @@ fn columns_of(entity: EntityKind) -> &'static [&'static str] {
             LAST_NAME,
             DATA_PROCESSING_CONSENT,
         ],
-        EntityKind::StudentContacts => &[
-            STUDENT_ID,
-            PERSON_ID,
-            RELATIONSHIP,
-            PARENTAL_RESPONSIBILITY,
-        ],
+        EntityKind::StudentContacts => {
+            &[STUDENT_ID, PERSON_ID, RELATIONSHIP, PARENTAL_RESPONSIBILITY]
+        }
         EntityKind::Emails => &[PERSON_ID, EMAIL_ADDRESS, PRIORITY],
         EntityKind::PersonTelephones => &[PERSON_ID, TELEPHONE_NUMBER, PRIORITY],
         EntityKind::Collections => &[
@@ -206,12 +203,65 @@ impl<'de> Visitor<'de> for FieldVisitor {
         d.deserialize_any(self)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'de>, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element::<Skip>()?.is_some() {}
         Ok(Field::Structure)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<'de>, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
         Ok(Field::Structure)
+    }
+}
+
+/// A value passed over unread. Unlike serde's `IgnoredAny`, lists and objects are walked
+/// through the parser's own nesting limit, so a page nested absurdly deep fails as JSON the
+/// parser will not read, as it would were the value kept.
+pub(super) struct Skip;
+
+impl<'de> de::Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_unit<E>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_none<E>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Skip, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(Skip)
     }
 }
 
@@ -255,7 +305,7 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
         let mut exact = [false; MAX_COLUMNS];
         while let Some(column) = map.next_key_seed(ColumnSeed(columns))? {
             let Some((index, spelled_exactly)) = column else {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value::<Skip>()?;
                 continue;
             };
             let value: Field<'de> = map.next_value()?;
@@ -274,7 +324,7 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element::<Skip>()?.is_some() {}
         self.not_an_object();
         Ok(())
     }
@@ -686,7 +736,8 @@ mod tests {
                     entity,
                     into: &mut snapshot,
                 };
-                seed.deserialize(row).expect("a JSON value is always readable");
+                seed.deserialize(row)
+                    .expect("a JSON value is always readable");
             }
         }
         snapshot
@@ -766,8 +817,14 @@ mod tests {
         assert_eq!(read_integer(&field(json!("-3"))), Ok(Some(-3)));
         assert_eq!(read_integer(&field(json!(12.0))), Ok(Some(12)));
         assert_eq!(read_integer(&field(json!(""))), Ok(None));
-        assert_eq!(read_integer(&field(json!(12.5))), Err("is not a whole number"));
-        assert_eq!(read_integer(&field(json!("12.5"))), Err("is not an integer"));
+        assert_eq!(
+            read_integer(&field(json!(12.5))),
+            Err("is not a whole number")
+        );
+        assert_eq!(
+            read_integer(&field(json!("12.5"))),
+            Err("is not an integer")
+        );
         assert_eq!(read_integer(&field(json!("12a"))), Err("is not an integer"));
         assert_eq!(read_integer(&field(json!("-"))), Err("is not an integer"));
         assert_eq!(read_integer(&field(json!(true))), Err("is not an integer"));

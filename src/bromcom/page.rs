@@ -5,10 +5,10 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::error::Problem;
-use super::mapping::{Field, RowSeed};
+use super::mapping::{Field, RowSeed, Skip};
 use crate::snapshot::{EntityKind, Snapshot};
 
 /// The longest server message kept in an error or a log line.
@@ -130,7 +130,7 @@ impl<'de> Visitor<'de> for EnvelopeSeed {
                     envelope.data = Some(map.next_value_seed(seed)?);
                 }
                 Member::Other => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Skip>()?;
                 }
             }
         }
@@ -211,7 +211,7 @@ impl<'de> Visitor<'de> for DataSeed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Data, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
         Ok(Data::NotAList)
     }
 
@@ -284,7 +284,6 @@ fn clip_message(message: &str, secret: &str) -> Option<String> {
     Some(text.chars().take(MESSAGE_CLIP_CHARS).collect())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,9 +315,10 @@ mod tests {
 
     #[test]
     fn a_page_with_a_lone_surrogate_is_read_with_a_replacement_character() {
-        let page =
-            students(br#"{"success": true, "data": [{"studentID": 1, "firstName": "Ann\ud800e"}]}"#)
-                .unwrap();
+        let page = students(
+            br#"{"success": true, "data": [{"studentID": 1, "firstName": "Ann\ud800e"}]}"#,
+        )
+        .unwrap();
         assert_eq!(
             page.part.students[0].first_name.as_deref(),
             Some("Ann\u{fffd}e")
@@ -336,7 +336,12 @@ mod tests {
         assert_eq!(ids, [1, 2]);
         // An escaped string is read as well as a borrowed one.
         assert_eq!(page.part.students[0].first_name.as_deref(), Some("A\"nn"));
-        let bad: Vec<&str> = page.part.bad_rows.iter().map(|b| b.field.as_str()).collect();
+        let bad: Vec<&str> = page
+            .part
+            .bad_rows
+            .iter()
+            .map(|b| b.field.as_str())
+            .collect();
         assert_eq!(bad, ["(row)", "studentID"]);
     }
 
@@ -344,7 +349,7 @@ mod tests {
     fn envelope_problems_are_transient_and_named() {
         let page = students(br#"{"success":true,"data":[{"a":1}]}"#).unwrap();
         assert_eq!((page.rows, page.part.bad_rows.len()), (1, 1));
-        let cases: [(&[u8], Problem); 11] = [
+        let cases: [(&[u8], Problem); 12] = [
             (b"", Problem::BrokenResponse("empty body")),
             (b"  \n", Problem::BrokenResponse("empty body")),
             (b"<html>oops</html>", Problem::BrokenResponse("not JSON")),
@@ -375,6 +380,16 @@ mod tests {
             (
                 br#"{"data":[]}"#,
                 Problem::ServerReportedFailure { message: None },
+            ),
+            (
+                format!(
+                    r#"{{"success":true,"data":[{{"x":{}1{}}}]}}"#,
+                    "[".repeat(500),
+                    "]".repeat(500)
+                )
+                .leak()
+                .as_bytes(),
+                Problem::BrokenResponse("not JSON"),
             ),
             (
                 br#"{"success":false,"message":" bad s3cret here ","data":[]}"#,

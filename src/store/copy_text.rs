@@ -42,6 +42,11 @@ impl Lines {
         start..self.ends[index]
     }
 
+    /// Every line, each ending in a newline: a `COPY ... FROM STDIN` body.
+    pub(super) fn as_bytes(&self) -> &[u8] {
+        &self.text
+    }
+
     pub(super) fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         (0..self.len()).map(|i| self.line(i))
     }

@@ -13,13 +13,14 @@
 //! relationship or parental responsibility). A student's own event lists only the student's own
 //! columns, so one membership change is one event, not two.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::apply::TableDiff;
+use super::copy_text::Lines;
 use super::{Store, StoreError};
 use crate::roster::{ExcludedEntity, Exclusions};
 use crate::snapshot::SchoolId;
@@ -142,6 +143,8 @@ pub(super) fn events<'a>(
                 }
             }
         }
+        // A record added or removed has that event alone, whatever happened to its links.
+        let settled: HashSet<i64> = added.iter().chain(&removed).copied().collect();
         for link in spec.links {
             let Some(diff) = diffs.get(link.table) else {
                 continue;
@@ -152,7 +155,7 @@ pub(super) fn events<'a>(
                 .chain(diff.changed().map(|row| row.key))
                 .filter_map(|key| id_of(&key));
             for owner in owners {
-                if added.contains(&owner) || removed.contains(&owner) {
+                if settled.contains(&owner) {
                     continue;
                 }
                 let columns = changed.entry(owner).or_default();
@@ -222,35 +225,34 @@ pub(super) async fn record(
 ) -> Result<(), StoreError> {
     let started = std::time::Instant::now();
     if !events.is_empty() {
-        // Column names and reason codes hold no comma, so each list travels as one text.
-        let joined = |list: &[&str]| list.join(",");
-        sqlx::query(
-            "INSERT INTO record_history \
-               (school_id, entity, bromcom_id, run_id, event, columns, reasons, at) \
-             SELECT $1, entity, id, $2, event, string_to_array(columns, ','), \
-                    string_to_array(reasons, ','), now() \
-               FROM unnest($3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[]) \
-                 AS e(entity, id, event, columns, reasons)",
-        )
-        .bind(school_id)
-        .bind(run_id)
-        .bind(events.iter().map(|e| e.entity).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.event).collect::<Vec<_>>())
-        .bind(
-            events
-                .iter()
-                .map(|e| joined(&e.columns))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|e| joined(&e.reasons))
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut *conn)
-        .await?;
+        // The time of the run's transaction, as `now()` would give each row.
+        let at: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+            .fetch_one(&mut *conn)
+            .await?;
+        let at = at.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string();
+        // Column names and reason codes are plain words: an array literal needs no quoting.
+        let array = |list: &[&str]| format!("{{{}}}", list.join(","));
+        let mut lines = Lines::default();
+        for event in events {
+            lines
+                .row()
+                .int(school_id)
+                .text(event.entity)
+                .int(event.id)
+                .int(run_id)
+                .text(event.event)
+                .text(&array(&event.columns))
+                .text(&array(&event.reasons))
+                .text(&at);
+        }
+        let mut copy = conn
+            .copy_in_raw(
+                "COPY record_history \
+                   (school_id, entity, bromcom_id, run_id, event, columns, reasons, at) FROM STDIN",
+            )
+            .await?;
+        copy.send(lines.as_bytes()).await?;
+        copy.finish().await?;
     }
     tracing::debug!(
         events = events.len(),
