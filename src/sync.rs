@@ -500,6 +500,10 @@ pub fn describe_changes(summary: &RunSummary) -> String {
     )
 }
 
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,8 +543,4 @@ mod tests {
         // An empty table staying empty is fine.
         assert!(check_removals(&[change(0, 0, 0)], guard).is_empty());
     }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

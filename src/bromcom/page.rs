@@ -65,7 +65,7 @@ fn parse(
         return Ok(Err(Problem::ServerReportedFailure { message }));
     }
     Ok(match envelope.data {
-        Some(Data::Rows(page)) => Ok(page),
+        Some(Data::Rows(page)) => Ok(*page),
         None | Some(Data::Null) => Err(Problem::BrokenResponse("`data` is missing")),
         Some(Data::NotAList) => Err(Problem::BrokenResponse("`data` is not a list")),
     })
@@ -80,7 +80,7 @@ struct Envelope<'de> {
 
 /// What `data` held.
 enum Data {
-    Rows(Page),
+    Rows(Box<Page>),
     Null,
     NotAList,
 }
@@ -199,7 +199,7 @@ impl<'de> Visitor<'de> for DataSeed {
             }
             rows += 1;
         }
-        Ok(Data::Rows(Page { rows, part }))
+        Ok(Data::Rows(Box::new(Page { rows, part })))
     }
 
     fn visit_unit<E>(self) -> Result<Data, E> {
