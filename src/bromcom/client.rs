@@ -438,17 +438,26 @@ fn transport_problem(error: &reqwest::Error) -> Problem {
 }
 
 /// Moves the rows of `part` (a page's, or an entity's) into `into`.
-fn append(into: &mut Snapshot, mut part: Snapshot) {
-    into.students.append(&mut part.students);
-    into.staff.append(&mut part.staff);
-    into.contacts.append(&mut part.contacts);
-    into.student_contacts.append(&mut part.student_contacts);
-    into.emails.append(&mut part.emails);
-    into.telephones.append(&mut part.telephones);
-    into.collections.append(&mut part.collections);
-    into.associates.append(&mut part.associates);
-    into.executives.append(&mut part.executives);
-    into.bad_rows.append(&mut part.bad_rows);
+fn append(into: &mut Snapshot, part: Snapshot) {
+    /// Takes `rows` whole when `into` has none (the usual case: one page, or the first
+    /// entity part), rather than copying them into a second allocation.
+    fn extend<T>(into: &mut Vec<T>, mut rows: Vec<T>) {
+        if into.is_empty() {
+            *into = rows;
+        } else {
+            into.append(&mut rows);
+        }
+    }
+    extend(&mut into.students, part.students);
+    extend(&mut into.staff, part.staff);
+    extend(&mut into.contacts, part.contacts);
+    extend(&mut into.student_contacts, part.student_contacts);
+    extend(&mut into.emails, part.emails);
+    extend(&mut into.telephones, part.telephones);
+    extend(&mut into.collections, part.collections);
+    extend(&mut into.associates, part.associates);
+    extend(&mut into.executives, part.executives);
+    extend(&mut into.bad_rows, part.bad_rows);
 }
 
 /// Exponential backoff with "equal jitter": each step doubles from `initial_backoff` up to
