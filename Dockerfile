@@ -8,11 +8,7 @@
 # (scripts/test) and does not build it.
 
 FROM rust:1.94-slim-bookworm AS build
-# reqwest's native TLS links OpenSSL; sqlx's rustls builds aws-lc with the C toolchain the image has.
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends pkg-config libssl-dev \
-    && rm -rf /var/lib/apt/lists/*
+# TLS is rustls with ring (built with the C toolchain the image has): no OpenSSL to link.
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
@@ -24,7 +20,7 @@ FROM debian:bookworm-slim
 # Debian's security updates are what matter here, not fixed package versions.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates libssl3 \
+    && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 bromsync \
     && useradd --system --uid 10001 --gid bromsync --no-create-home --shell /usr/sbin/nologin bromsync \

@@ -197,7 +197,7 @@ async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunO
             scheduled_for = %scheduled_for,
             "school {school_id}: this scheduled run was already carried out by another runner; skipped"
         );
-        drop(lock);
+        release(lock).await;
         return Ok(RunOutcome::Skipped(SkipReason::AlreadyDone));
     }
     let started_at = Utc::now();
@@ -230,14 +230,28 @@ async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunO
                     ),
                 }
             }
-            drop(lock);
+            release(lock).await;
             return Err(error);
         }
     };
-    if let Err(e) = lock.release().await {
-        warn!("releasing the school's lock: {e} (it is freed when the connection closes)");
-    }
+    release(lock).await;
     Ok(outcome)
+}
+
+/// Lets the school go at the end of a run, however it ended, so that a run straight after it
+/// is not skipped as if another runner held the school. Should the database not answer, the
+/// lock goes with its connection, which is closed.
+async fn release(lock: SchoolLock) {
+    match tokio::time::timeout(RECORD_FAILURE_WITHIN, lock.release()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            warn!("releasing the school's lock: {e} (it is freed as its connection closes)");
+        }
+        Err(_) => warn!(
+            "releasing the school's lock: the database did not answer within {} s (it is freed as its connection closes)",
+            RECORD_FAILURE_WITHIN.as_secs()
+        ),
+    }
 }
 
 async fn fetch_decide_write(

@@ -132,6 +132,7 @@ impl Client {
         headers.insert(HeaderName::from_static("applicationsecret"), secret);
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
 
+        super::install_tls_crypto();
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout.min(Duration::from_secs(30)))

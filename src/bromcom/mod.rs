@@ -21,6 +21,13 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+/// Makes ring the process's TLS crypto. reqwest is built without a provider of its own (the
+/// database's TLS uses ring too, and aws-lc's entropy seeding cost every process ~240 ms), so
+/// one must be chosen before any HTTP client is built. Installing twice is harmless.
+pub fn install_tls_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// How the client reaches Bromcom and how patient it is. Every field has a default except the
 /// credentials. The secret is a [`SecretString`]: its `Debug` prints a mask, never the value.
 #[derive(Clone, Debug, Deserialize)]

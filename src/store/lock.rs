@@ -119,30 +119,25 @@ impl SchoolLock {
     }
 
     /// Releases the lock now: a pooled connection goes back to the pool, an own one closes.
+    /// Should the unlock fail or this be cancelled midway, the lock is dropped as it is (its
+    /// connection closed), so it can never stay held on a connection kept in the pool.
     pub async fn release(mut self) -> Result<(), StoreError> {
-        let Some(mut conn) = self.conn.take() else {
-            return Ok(());
-        };
-        if let LockConnection::Own(own) = conn {
+        if let Some(LockConnection::Own(_)) = self.conn
+            && let Some(LockConnection::Own(own)) = self.conn.take()
+        {
             own.close().await?;
             return Ok(());
         }
         let sql = format!("SELECT pg_advisory_unlock({LOCK_KEY_SQL})");
         let unlocked = sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(sql))
             .bind(self.school_id)
-            .fetch_one(conn.get())
-            .await;
-        match unlocked {
-            Ok(true) => Ok(()),
-            Ok(false) => {
-                conn.discard().await;
-                Ok(())
-            }
-            Err(e) => {
-                conn.discard().await;
-                Err(e.into())
-            }
+            .fetch_one(self.connection())
+            .await?;
+        if unlocked {
+            // Back to the pool, free of the lock.
+            self.conn.take();
         }
+        Ok(())
     }
 }
 

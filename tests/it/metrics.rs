@@ -70,6 +70,7 @@ fn sample(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> Option<f64>
 }
 
 async fn get(url: &str) -> (u16, String) {
+    bromsync::bromcom::install_tls_crypto();
     match reqwest::get(url).await {
         Ok(response) => {
             let status = response.status().as_u16();
