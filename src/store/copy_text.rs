@@ -90,8 +90,10 @@ impl Row<'_> {
     }
 
     pub(super) fn int(&mut self, value: i64) -> &mut Self {
+        use std::io::Write;
         let out = self.separate();
-        out.extend_from_slice(value.to_string().as_bytes());
+        // Straight into the line: writing to a Vec cannot fail.
+        let _ = write!(out, "{value}");
         self
     }
 
