@@ -321,7 +321,7 @@ enum Stored {
     /// The roster and the exclusions: what "rows written" counts (0 when nothing changed).
     Roster,
     /// Everything a first sync stores: the roster, the exclusions, the history events of
-    /// every record added and the run records.
+    /// every record added, the run records and the tables' fingerprints.
     All,
 }
 
@@ -330,7 +330,7 @@ impl Stored {
         let mut tables: Vec<&str> = ROSTER_TABLES.to_vec();
         tables.push("exclusions");
         if let Stored::All = self {
-            tables.extend(["record_history", "sync_runs"]);
+            tables.extend(["record_history", "sync_runs", "roster_fingerprints"]);
         }
         tables
     }

@@ -70,6 +70,9 @@ pub struct RunSummary {
     pub duration: Duration,
     /// For schools with SSO: the roster's parents and teachers without an email.
     pub sso_missing_email: Option<MissingEmail>,
+    /// Tables whose rows were read back and compared one by one; the others' fingerprints
+    /// showed them to hold the new rows already.
+    pub tables_read: Vec<&'static str>,
 }
 
 #[derive(Debug)]
@@ -443,6 +446,7 @@ fn summarize(
         violations: Vec::new(),
         duration: clock.elapsed(),
         sso_missing_email: None,
+        tables_read: staged.tables_read(),
     }
 }
 

@@ -30,11 +30,15 @@ pub(super) fn read_page(entity: EntityKind, body: &[u8], secret: &str) -> Result
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Problem::BrokenResponse("empty body"));
     }
-    let parsed = parse(entity, body, secret).or_else(|error| {
+    // Checked whole, once: the parser then need not check each string it meets.
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(Problem::BrokenResponse("not JSON"));
+    };
+    let parsed = parse(entity, text, secret).or_else(|error| {
         // One name with a lone UTF-16 surrogate escape must not fail the whole school every
         // night: such escapes become U+FFFD and the page is read again. Only on failure, so
         // the common path never pays for the scan.
-        match repair_lone_surrogates(body) {
+        match repair_lone_surrogates(text) {
             Some(repaired) if error.is_syntax() => parse(entity, &repaired, secret),
             _ => Err(error),
         }
@@ -51,10 +55,10 @@ pub(super) fn read_page(entity: EntityKind, body: &[u8], secret: &str) -> Result
 /// The page, or what the server said instead; the outer error is JSON that cannot be parsed.
 fn parse(
     entity: EntityKind,
-    body: &[u8],
+    text: &str,
     secret: &str,
 ) -> Result<Result<Page, Problem>, serde_json::Error> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let mut deserializer = serde_json::Deserializer::from_str(text);
     let envelope = EnvelopeSeed { entity }.deserialize(&mut deserializer)?;
     deserializer.end()?;
     if envelope.success != Some(Field::Bool(true)) {
@@ -239,7 +243,8 @@ impl<'de> Visitor<'de> for DataSeed {
 /// `body` with every `\uXXXX` escape of a lone UTF-16 surrogate (one not part of a high/low
 /// pair) replaced by `\ufffd`; `None` when there is none. Escaped backslashes are skipped, so
 /// the JSON text `\\ud800` (an escaped backslash, then "ud800") is left alone.
-fn repair_lone_surrogates(body: &[u8]) -> Option<Vec<u8>> {
+fn repair_lone_surrogates(text: &str) -> Option<String> {
+    let body = text.as_bytes();
     fn unit_at(body: &[u8], at: usize) -> Option<u16> {
         if body.get(at) != Some(&b'\\') || body.get(at + 1) != Some(&b'u') {
             return None;
@@ -249,7 +254,7 @@ fn repair_lone_surrogates(body: &[u8]) -> Option<Vec<u8>> {
     }
     let is_high = |u: u16| (0xD800..=0xDBFF).contains(&u);
     let is_low = |u: u16| (0xDC00..=0xDFFF).contains(&u);
-    let mut out: Option<Vec<u8>> = None;
+    let mut out: Option<String> = None;
     let mut copied = 0;
     let mut i = 0;
     while i < body.len() {
@@ -260,9 +265,10 @@ fn repair_lone_surrogates(body: &[u8]) -> Option<Vec<u8>> {
         match unit_at(body, i) {
             Some(high) if is_high(high) && unit_at(body, i + 6).is_some_and(is_low) => i += 12,
             Some(unit) if is_high(unit) || is_low(unit) => {
-                let repaired = out.get_or_insert_with(|| Vec::with_capacity(body.len()));
-                repaired.extend_from_slice(&body[copied..i]);
-                repaired.extend_from_slice(b"\\ufffd");
+                // `i` and `copied` sit on ASCII (a backslash, the end of an escape).
+                let repaired = out.get_or_insert_with(|| String::with_capacity(body.len()));
+                repaired.push_str(&text[copied..i]);
+                repaired.push_str("\\ufffd");
                 i += 6;
                 copied = i;
             }
@@ -272,7 +278,7 @@ fn repair_lone_surrogates(body: &[u8]) -> Option<Vec<u8>> {
         }
     }
     let mut repaired = out?;
-    repaired.extend_from_slice(&body[copied..]);
+    repaired.push_str(&text[copied..]);
     Some(repaired)
 }
 
@@ -295,21 +301,21 @@ mod tests {
 
     #[test]
     fn lone_surrogate_escapes_become_replacement_characters() {
-        let repaired = repair_lone_surrogates(br#"{"a":"Ann\ud800e","b":"x\uDC01"}"#).unwrap();
-        assert_eq!(repaired, br#"{"a":"Ann\ufffde","b":"x\ufffd"}"#.to_vec());
-        let value: serde_json::Value = serde_json::from_slice(&repaired).unwrap();
+        let repaired = repair_lone_surrogates(r#"{"a":"Ann\ud800e","b":"x\uDC01"}"#).unwrap();
+        assert_eq!(repaired, r#"{"a":"Ann\ufffde","b":"x\ufffd"}"#);
+        let value: serde_json::Value = serde_json::from_str(&repaired).unwrap();
         assert_eq!(value["a"], "Ann\u{fffd}e");
     }
 
     #[test]
     fn pairs_and_escaped_backslashes_are_left_alone() {
-        assert_eq!(repair_lone_surrogates(br#"{"a":"\ud83e\udd84"}"#), None);
-        assert_eq!(repair_lone_surrogates(br#"{"a":"\\ud800"}"#), None);
-        assert_eq!(repair_lone_surrogates(br#"{"a":"plain \n \u0041"}"#), None);
+        assert_eq!(repair_lone_surrogates(r#"{"a":"\ud83e\udd84"}"#), None);
+        assert_eq!(repair_lone_surrogates(r#"{"a":"\\ud800"}"#), None);
+        assert_eq!(repair_lone_surrogates(r#"{"a":"plain \n \u0041"}"#), None);
         // A high surrogate followed by a non-surrogate escape is lone.
         assert_eq!(
-            repair_lone_surrogates(br#""\ud800\u0041""#).unwrap(),
-            br#""\ufffd\u0041""#.to_vec()
+            repair_lone_surrogates(r#""\ud800\u0041""#).unwrap(),
+            r#""\ufffd\u0041""#
         );
     }
 
@@ -349,10 +355,14 @@ mod tests {
     fn envelope_problems_are_transient_and_named() {
         let page = students(br#"{"success":true,"data":[{"a":1}]}"#).unwrap();
         assert_eq!((page.rows, page.part.bad_rows.len()), (1, 1));
-        let cases: [(&[u8], Problem); 12] = [
+        let cases: [(&[u8], Problem); 13] = [
             (b"", Problem::BrokenResponse("empty body")),
             (b"  \n", Problem::BrokenResponse("empty body")),
             (b"<html>oops</html>", Problem::BrokenResponse("not JSON")),
+            (
+                b"{\"success\":true,\"data\":[{\"firstName\":\"\xff\xfe\"}]}",
+                Problem::BrokenResponse("not JSON"),
+            ),
             (
                 br#"{"success":true,"data":[{"a"#,
                 Problem::BrokenResponse("JSON ends early"),

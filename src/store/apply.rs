@@ -5,8 +5,9 @@
 //! - [`prepare`] (no database) renders the decision as `COPY` text, one line a row;
 //! - [`SchoolLock::stage`] opens the transaction on the lock's connection, reads the school's
 //!   current rows with one `COPY ... TO STDOUT` a table and compares them with the new lines by
-//!   key and bytes: what would be added, changed and removed, per table ([`TableDiff`]). An
-//!   unchanged school costs this read and nothing else;
+//!   key and bytes: what would be added, changed and removed, per table ([`TableDiff`]). A table
+//!   whose fingerprint shows it holds exactly the new rows already is not read at all
+//!   ([`super::fingerprint`]): an unchanged school costs two small queries;
 //! - [`StagedRun::commit`] deletes what left, `COPY`s what is new straight into the table and
 //!   updates what changed (through a temporary table holding only those rows), so unchanged
 //!   rows are never touched; or [`StagedRun::abandon`] rolls everything back.
@@ -23,6 +24,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, Transaction};
 
 use super::StoreError;
 use super::copy_text::{self, Lines};
+use super::fingerprint;
 use super::lock::SchoolLock;
 use super::runs::{RunRecord, insert_run};
 use super::tables::{self, EXCLUSIONS, TEACHERS, TableSpec};
@@ -78,6 +80,11 @@ struct StagedTable {
     spec: &'static TableSpec,
     new: Lines,
     current: Lines,
+    /// Rows the school has in the table before the run.
+    existing: u64,
+    /// The digest of `new`, to be recorded once written; `None` when the fingerprint showed
+    /// the table already holds exactly these rows (it was not read, and nothing changes).
+    new_digest: Option<Vec<u8>>,
     /// Indexes into `new`.
     added: Vec<usize>,
     /// (index into `new`, index into `current`) of rows whose values differ.
@@ -87,7 +94,26 @@ struct StagedTable {
 }
 
 impl StagedTable {
-    fn compare(spec: &'static TableSpec, new: Lines, current: Lines) -> StagedTable {
+    /// A table the fingerprint shows to hold exactly the new rows already: nothing to do.
+    fn unchanged(spec: &'static TableSpec, existing: u64) -> StagedTable {
+        StagedTable {
+            spec,
+            new: Lines::default(),
+            current: Lines::default(),
+            existing,
+            new_digest: None,
+            added: Vec::new(),
+            changed: Vec::new(),
+            removed: Vec::new(),
+        }
+    }
+
+    fn compare(
+        spec: &'static TableSpec,
+        new: Lines,
+        new_digest: Vec<u8>,
+        current: Lines,
+    ) -> StagedTable {
         let key_count = spec.keys.len();
         let mut by_key: HashMap<&[u8], usize> = HashMap::with_capacity(current.len());
         for (index, line) in current.iter().enumerate() {
@@ -107,7 +133,9 @@ impl StagedTable {
         StagedTable {
             spec,
             new,
+            existing: current.len() as u64,
             current,
+            new_digest: Some(new_digest),
             added,
             changed,
             removed,
@@ -117,7 +145,7 @@ impl StagedTable {
     fn change(&self) -> TableChange {
         TableChange {
             table: self.spec.name,
-            existing: self.current.len() as u64,
+            existing: self.existing,
             added: self.added.len() as u64,
             changed: self.changed.len() as u64,
             removed: self.removed.len() as u64,
@@ -209,10 +237,23 @@ impl SchoolLock {
     pub async fn stage(&mut self, prepared: PreparedRoster) -> Result<StagedRun<'_>, StoreError> {
         let school_id = self.school_id();
         let mut tx = self.connection().begin().await?;
+        let recorded = fingerprint::recorded(&mut tx, school_id).await?;
+        let names: Vec<&'static str> = prepared.tables.iter().map(|(spec, _)| spec.name).collect();
+        let versions = fingerprint::row_versions(&mut tx, school_id, &names).await?;
         let mut staged = Vec::with_capacity(prepared.tables.len());
         for (spec, new) in prepared.tables {
-            let current = read_current(&mut tx, spec, school_id).await?;
-            staged.push(StagedTable::compare(spec, new, current));
+            let digest = fingerprint::digest(&new);
+            let now = versions.get(spec.name);
+            match recorded.get(spec.name) {
+                Some(last) if last.digest == digest && Some(&last.rows) == now => {
+                    let existing = u64::try_from(last.rows.count).unwrap_or(0);
+                    staged.push(StagedTable::unchanged(spec, existing));
+                }
+                _ => {
+                    let current = read_current(&mut tx, spec, school_id).await?;
+                    staged.push(StagedTable::compare(spec, new, digest, current));
+                }
+            }
         }
         Ok(StagedRun {
             tx,
@@ -262,6 +303,16 @@ impl StagedRun<'_> {
         self.tables.iter().map(|staged| TableDiff { staged })
     }
 
+    /// The tables whose rows were read back and compared one by one, in write order; the
+    /// others were shown unchanged by their fingerprint.
+    pub fn tables_read(&self) -> Vec<&'static str> {
+        self.tables
+            .iter()
+            .filter(|t| t.new_digest.is_some())
+            .map(|t| t.spec.name)
+            .collect()
+    }
+
     /// Rolls the transaction back: the tables stay exactly as they were.
     pub async fn abandon(self) -> Result<(), StoreError> {
         self.tx.rollback().await?;
@@ -302,6 +353,13 @@ impl StagedRun<'_> {
                 restore_rooms(&mut self.tx, school_id, run_id, options.room_retention).await?;
             }
         }
+        // Last, so that the row versions recorded are the ones this run leaves.
+        let checked: Vec<(&'static str, Vec<u8>)> = self
+            .tables
+            .iter_mut()
+            .filter_map(|t| t.new_digest.take().map(|digest| (t.spec.name, digest)))
+            .collect();
+        fingerprint::record(&mut self.tx, school_id, &checked).await?;
         self.tx.commit().await?;
         Ok(ApplyOutcome { run_id })
     }

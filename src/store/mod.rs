@@ -8,6 +8,7 @@
 
 mod apply;
 mod copy_text;
+mod fingerprint;
 mod history;
 mod lock;
 mod read;

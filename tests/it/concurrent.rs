@@ -131,3 +131,50 @@ async fn a_run_repairs_roster_rows_edited_or_deleted_by_hand_but_keeps_rooms() {
     );
     assert!(again.exclusion_change.is_empty());
 }
+
+#[tokio::test]
+async fn an_unchanged_table_is_not_read_back_yet_a_later_hand_edit_is_repaired() {
+    let db = TestDb::new().await;
+    let sim = start_sim(generated(33, &[FIRST], 120)).await;
+    let client = client_for(&sim);
+    let first = succeeded(run_once(&db, &client, FIRST).await.expect("first run"));
+    assert_eq!(first.tables_read.len(), 10, "{:?}", first.tables_read);
+
+    let unchanged = succeeded(run_once(&db, &client, FIRST).await.expect("second run"));
+    assert!(
+        unchanged.tables_read.is_empty(),
+        "{:?}",
+        unchanged.tables_read
+    );
+    for (before, now) in first.roster_changes.iter().zip(&unchanged.roster_changes) {
+        assert!(now.is_empty(), "{now:?}");
+        assert_eq!(now.existing, before.added, "{}", now.table);
+    }
+    assert!(unchanged.exclusion_change.is_empty());
+
+    let pool = db.store.pool();
+    for sql in [
+        "UPDATE students SET first_name = 'Edited' WHERE student_id = (SELECT min(student_id) FROM students)",
+        "UPDATE teachers SET room = 'C3' WHERE staff_id = (SELECT min(staff_id) FROM teachers)",
+    ] {
+        sqlx::query(sql).execute(pool).await.expect(sql);
+    }
+    let repairing = succeeded(run_once(&db, &client, FIRST).await.expect("third run"));
+    assert_eq!(repairing.tables_read, ["students", "teachers"]);
+    let changes = |table: &str| {
+        repairing
+            .roster_changes
+            .iter()
+            .find(|c| c.table == table)
+            .copied()
+            .unwrap()
+    };
+    assert_eq!(changes("students").changed, 1);
+    assert!(changes("teachers").is_empty(), "a room is the operator's");
+    let differences = differences_from_eligibility(&db, &client, FIRST).await;
+    assert!(differences.is_empty(), "{differences:?}");
+
+    // The tables read are recorded again, so the next run reads nothing.
+    let after = succeeded(run_once(&db, &client, FIRST).await.expect("fourth run"));
+    assert!(after.tables_read.is_empty(), "{:?}", after.tables_read);
+}
