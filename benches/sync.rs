@@ -9,7 +9,8 @@
 //!   against the first sync (and it must write no roster row); then 1% churn in one school.
 //! - **large school**: one school of 25,000 students, against the same two `COPY`s; peak RSS.
 //!
-//! Each timed step starts after a `CHECKPOINT`, so that none pays for another's writes.
+//! Each timed step starts after a `CHECKPOINT`, so that none pays for another's writes; each
+//! `COPY` limit is the best of three runs (the sync, held against it, runs once).
 //! - **slow Bromcom**: 150 ms a request, 5,000-row pages, `max_in_flight = 4`, 8 schools of
 //!   1,200, against every request slot busy (requests x latency / slots).
 //!
@@ -35,6 +36,9 @@ use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
 const FIRST_SCHOOL: SchoolId = 20001;
+
+/// Each `COPY` limit is the best of this many runs.
+const COPY_LIMIT_RUNS: usize = 3;
 
 /// The sizes of one benchmark run.
 struct Sizes {
@@ -495,19 +499,33 @@ impl BenchDb {
             rows += bytes.iter().filter(|b| **b == b'\n').count() as u64;
             data.push((table, bytes));
         }
-        checkpoint(&mut conn).await;
-        let clock = Instant::now();
-        let mut tx = conn.begin().await.expect("begin");
-        for (table, bytes) in &data {
-            let mut copy = tx
-                .copy_in_raw(&format!("COPY bench_copy.{table} FROM STDIN"))
+        // The best of a few runs: the limit is what Postgres allows, not what it did while
+        // something else on this shared machine took the disk.
+        let mut secs = f64::INFINITY;
+        for _ in 0..COPY_LIMIT_RUNS {
+            let tables: Vec<String> = data
+                .iter()
+                .map(|(t, _)| format!("bench_copy.{t}"))
+                .collect();
+            let truncate = format!("TRUNCATE {}", tables.join(", "));
+            sqlx::query(sqlx::AssertSqlSafe(truncate))
+                .execute(&mut conn)
                 .await
-                .expect("copy in");
-            copy.send(bytes.as_slice()).await.expect("copy data");
-            copy.finish().await.expect("copy finish");
+                .expect("truncate");
+            checkpoint(&mut conn).await;
+            let clock = Instant::now();
+            let mut tx = conn.begin().await.expect("begin");
+            for (table, bytes) in &data {
+                let mut copy = tx
+                    .copy_in_raw(&format!("COPY bench_copy.{table} FROM STDIN"))
+                    .await
+                    .expect("copy in");
+                copy.send(bytes.as_slice()).await.expect("copy data");
+                copy.finish().await.expect("copy finish");
+            }
+            tx.commit().await.expect("commit");
+            secs = secs.min(clock.elapsed().as_secs_f64());
         }
-        tx.commit().await.expect("commit");
-        let secs = clock.elapsed().as_secs_f64();
         sqlx::query("DROP SCHEMA bench_copy CASCADE")
             .execute(&mut conn)
             .await
