@@ -22,7 +22,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 /// Makes ring the process's TLS crypto. reqwest is built without a provider of its own (the
-/// database's TLS uses ring too, and aws-lc's entropy seeding cost every process ~240 ms), so
+/// database's TLS uses ring too, and aws-lc's entropy seeding cost every process ~60 ms), so
 /// one must be chosen before any HTTP client is built. Installing twice is harmless.
 pub fn install_tls_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();

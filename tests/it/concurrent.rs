@@ -98,14 +98,7 @@ async fn a_run_repairs_roster_rows_edited_or_deleted_by_hand_but_keeps_rooms() {
     );
 
     let summary = succeeded(run_once(&db, &client, FIRST).await.expect("repairing run"));
-    let changes = |table: &str| {
-        summary
-            .roster_changes
-            .iter()
-            .find(|c| c.table == table)
-            .copied()
-            .unwrap()
-    };
+    let changes = |table: &str| change_in(&summary, table);
     assert_eq!(changes("students").changed, 1);
     assert_eq!(changes("parents").added, 1);
     assert_eq!(changes("class_students").added, 1);
@@ -161,14 +154,7 @@ async fn an_unchanged_table_is_not_read_back_yet_a_later_hand_edit_is_repaired()
     }
     let repairing = succeeded(run_once(&db, &client, FIRST).await.expect("third run"));
     assert_eq!(repairing.tables_read, ["students", "teachers"]);
-    let changes = |table: &str| {
-        repairing
-            .roster_changes
-            .iter()
-            .find(|c| c.table == table)
-            .copied()
-            .unwrap()
-    };
+    let changes = |table: &str| change_in(&repairing, table);
     assert_eq!(changes("students").changed, 1);
     assert!(changes("teachers").is_empty(), "a room is the operator's");
     let differences = differences_from_eligibility(&db, &client, FIRST).await;

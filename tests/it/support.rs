@@ -155,6 +155,16 @@ pub fn succeeded(outcome: RunOutcome) -> RunSummary {
     }
 }
 
+/// What a run did to one roster table.
+pub fn change_in(summary: &RunSummary, table: &str) -> bromsync::store::TableChange {
+    summary
+        .roster_changes
+        .iter()
+        .find(|c| c.table == table)
+        .copied()
+        .unwrap_or_else(|| panic!("no roster table {table}"))
+}
+
 /// Inserted, updated and deleted tuples of the roster and exclusion tables, from
 /// pg_stat_user_tables, once every connection that wrote has closed and its statistics are in.
 pub async fn write_counters(db: &TestDb) -> i64 {

@@ -242,12 +242,7 @@ async fn a_hand_set_room_survives_a_name_change_and_a_return() {
         Value::Null,
     );
     let summary = succeeded(run_alone(&db, &sim).await);
-    let teachers = summary
-        .roster_changes
-        .iter()
-        .find(|c| c.table == "teachers")
-        .unwrap();
-    assert_eq!(teachers.changed, 1);
+    assert_eq!(change_in(&summary, "teachers").changed, 1);
     assert_eq!(room().await, Some(Some("B12".to_owned())));
 
     // Out of the roster (no title), then back: the room comes back with the teacher.
