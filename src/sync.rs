@@ -18,6 +18,7 @@ use crate::store::{
     self, ApplyOptions, MissingEmail, RunRecord, RunStatus, SchoolLock, Store, StoreError,
     TableChange, Trigger,
 };
+use crate::telemetry::millis;
 
 /// What a run needs from the process: the database and the Bromcom client.
 #[derive(Clone, Debug)]
@@ -211,10 +212,7 @@ async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunO
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(error) => {
-            warn!(
-                duration_ms = clock.elapsed().as_millis() as u64,
-                "run failed: {error}"
-            );
+            warn!(duration_ms = millis(clock.elapsed()), "run failed: {error}");
             if !request.dry_run {
                 let mut record =
                     RunRecord::empty(school_id, request.trigger, RunStatus::Failed, started_at);
@@ -307,7 +305,7 @@ async fn fetch_decide_write(
         staged.abandon().await.map_err(store_error)?;
         summary.duration = clock.elapsed();
         info!(
-            duration_ms = summary.duration.as_millis() as u64,
+            duration_ms = millis(summary.duration),
             "dry run finished; nothing written: {}",
             describe_changes(&summary)
         );
@@ -371,7 +369,7 @@ async fn fetch_decide_write(
         warn!("removals over the guard's limits were accepted for this run (--accept-removals)");
     }
     info!(
-        duration_ms = summary.duration.as_millis() as u64,
+        duration_ms = millis(summary.duration),
         "run succeeded: {}",
         describe_changes(&summary)
     );
@@ -516,10 +514,6 @@ pub fn describe_changes(summary: &RunSummary) -> String {
             excluded.join(", ")
         }
     )
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use super::error::{ClientBuildError, FetchError, FetchErrorKind, Problem};
 use super::page::{Page, read_page};
 use super::slots::RequestSlots;
 use crate::snapshot::{EntityKind, SchoolId, Snapshot};
+use crate::telemetry::millis;
 
 /// Pages larger than this are read on the blocking pool so that one big page does not hold up
 /// the other schools' requests on the async workers.
@@ -472,10 +473,6 @@ fn backoff_policy(config: &ClientConfig) -> ExponentialBuilder {
         .with_factor(2.0)
         .with_max_times(config.max_attempts.saturating_sub(1) as usize)
         .with_jitter()
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

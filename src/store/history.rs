@@ -256,7 +256,7 @@ pub(super) async fn record(
     }
     tracing::debug!(
         events = events.len(),
-        elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        elapsed_ms = crate::telemetry::millis(started.elapsed()),
         "history recorded"
     );
     let retention_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
