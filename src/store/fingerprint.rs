@@ -122,27 +122,34 @@ pub(super) async fn record(
     school_id: SchoolId,
     tables: &[(&'static str, Vec<u8>)],
 ) -> Result<(), StoreError> {
+    if tables.is_empty() {
+        return Ok(());
+    }
     let names: Vec<&'static str> = tables.iter().map(|(name, _)| *name).collect();
     let versions = row_versions(conn, school_id, &names).await?;
+    let (mut table_names, mut digests, mut counts, mut sums) = (vec![], vec![], vec![], vec![]);
     for (name, digest) in tables {
-        let Some(rows) = versions.get(*name) else {
-            continue;
-        };
-        sqlx::query(
-            "INSERT INTO roster_fingerprints \
-               (school_id, table_name, digest, row_count, xmin_hash_sum) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (school_id, table_name) DO UPDATE SET digest = EXCLUDED.digest, \
-               row_count = EXCLUDED.row_count, xmin_hash_sum = EXCLUDED.xmin_hash_sum",
-        )
-        .bind(school_id)
-        .bind(*name)
-        .bind(digest)
-        .bind(rows.count)
-        .bind(&rows.xmin_hash_sum)
-        .execute(&mut *conn)
-        .await?;
+        if let Some(rows) = versions.get(*name) {
+            table_names.push(*name);
+            digests.push(digest.as_slice());
+            counts.push(rows.count);
+            sums.push(rows.xmin_hash_sum.as_str());
+        }
     }
+    sqlx::query(
+        "INSERT INTO roster_fingerprints \
+           (school_id, table_name, digest, row_count, xmin_hash_sum) \
+         SELECT $1, t.* FROM unnest($2::text[], $3::bytea[], $4::bigint[], $5::text[]) AS t \
+         ON CONFLICT (school_id, table_name) DO UPDATE SET digest = EXCLUDED.digest, \
+           row_count = EXCLUDED.row_count, xmin_hash_sum = EXCLUDED.xmin_hash_sum",
+    )
+    .bind(school_id)
+    .bind(table_names)
+    .bind(digests)
+    .bind(counts)
+    .bind(sums)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
