@@ -35,6 +35,9 @@ use secrecy::SecretString;
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
+#[path = "../tests/it/write_counters.rs"]
+mod write_counters;
+
 const FIRST_SCHOOL: SchoolId = 20001;
 
 /// Each `COPY` limit is the best of this many runs.
@@ -437,35 +440,9 @@ impl BenchDb {
         }
     }
 
-    /// Inserted, updated and deleted tuples of the tables a sync owns, once the statistics of
-    /// the (finished) process are in.
+    /// Rows the database has written to the roster and exclusions so far.
     async fn write_counters(&self) -> i64 {
-        let mut conn = self.connect().await;
-        let tables: Vec<String> = Stored::Roster
-            .tables()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        let mut last = -1;
-        for _ in 0..50 {
-            let _ = sqlx::query("SELECT pg_stat_clear_snapshot()")
-                .execute(&mut conn)
-                .await;
-            let now: i64 = sqlx::query_scalar(
-                "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint \
-                 FROM pg_stat_user_tables WHERE schemaname = 'public' AND relname = ANY($1)",
-            )
-            .bind(&tables)
-            .fetch_one(&mut conn)
-            .await
-            .expect("statistics");
-            if now == last {
-                return now;
-            }
-            last = now;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        last
+        write_counters::write_counters(&self.url).await
     }
 
     /// The limit a first sync is held against: every stored row of the `stored` tables, read

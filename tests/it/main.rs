@@ -21,3 +21,4 @@ mod secrets;
 mod status;
 mod support;
 mod sync;
+mod write_counters;

@@ -165,34 +165,7 @@ pub fn change_in(summary: &RunSummary, table: &str) -> bromsync::store::TableCha
         .unwrap_or_else(|| panic!("no roster table {table}"))
 }
 
-/// Inserted, updated and deleted tuples of the roster and exclusion tables, from
-/// pg_stat_user_tables, once every connection that wrote has closed and its statistics are in.
+/// Rows written to the roster and exclusion tables of the test's database so far.
 pub async fn write_counters(db: &TestDb) -> i64 {
-    let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
-    let tables: Vec<String> = bromsync::store::ROSTER_TABLES
-        .iter()
-        .chain(["exclusions"].iter())
-        .map(|t| t.to_string())
-        .collect();
-    let mut last = -1;
-    // Statistics arrive when a backend ends or goes idle; wait until they stop moving.
-    for _ in 0..50 {
-        let _ = sqlx::query("SELECT pg_stat_clear_snapshot()")
-            .execute(&mut conn)
-            .await;
-        let now: i64 = sqlx::query_scalar(
-            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint \
-             FROM pg_stat_user_tables WHERE relname = ANY($1)",
-        )
-        .bind(&tables)
-        .fetch_one(&mut conn)
-        .await
-        .expect("read statistics");
-        if now == last {
-            return now;
-        }
-        last = now;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    last
+    crate::write_counters::write_counters(&db.url).await
 }
