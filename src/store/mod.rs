@@ -158,6 +158,10 @@ fn options(url: &SecretString) -> Result<PgConnectOptions, StoreError> {
     Ok(PgConnectOptions::from_str(url.expose_secret())
         // sqlx's error for a bad URL can echo the URL, password included: say less.
         .map_err(|_| StoreError::BadUrl("cannot parse it as postgres://...".to_owned()))?
+        // Each statement touches one school's rows, and a sync of many schools keeps the cores
+        // busy already: a parallel plan only adds worker processes, each a fork and a catalog
+        // load (perf: a fifth of Postgres's time in an unchanged resync went to them).
+        .options([("max_parallel_workers_per_gather", "0")])
         .log_statements(tracing::log::LevelFilter::Trace)
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(5)))
 }
