@@ -8,7 +8,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::error::Problem;
-use super::mapping::{Field, RowSeed, Skip};
+use super::mapping::{Field, KeyMemo, RowSeed, Skip};
 use crate::snapshot::{EntityKind, Snapshot};
 
 /// The longest server message kept in an error or a log line.
@@ -193,10 +193,12 @@ impl<'de> Visitor<'de> for DataSeed {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Data, A::Error> {
         let mut part = Snapshot::default();
         let mut rows = 0;
+        let mut keys = KeyMemo::default();
         loop {
             let seed = RowSeed {
                 entity: self.entity,
                 into: &mut part,
+                keys: &mut keys,
             };
             if seq.next_element_seed(seed)?.is_none() {
                 break;
@@ -470,7 +472,9 @@ mod tests {
             prop_assert_eq!(read + part.bad_rows.len(), rows.len());
             let mut from_values = Snapshot::default();
             for row in &rows {
-                RowSeed { entity, into: &mut from_values }.deserialize(row).unwrap();
+                // Each row on its own, with nothing remembered from the rows before it.
+                let keys = &mut KeyMemo::default();
+                RowSeed { entity, into: &mut from_values, keys }.deserialize(row).unwrap();
             }
             prop_assert_eq!(part, &from_values);
         }

@@ -90,10 +90,10 @@ impl Row<'_> {
     }
 
     pub(super) fn int(&mut self, value: i64) -> &mut Self {
-        use std::io::Write;
         let out = self.separate();
-        // Straight into the line: writing to a Vec cannot fail.
-        let _ = write!(out, "{value}");
+        // Most of a line's fields are IDs: itoa, not the formatting machinery (perf: 4% of a
+        // resync's CPU went to `Display` here).
+        out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
         self
     }
 
@@ -120,7 +120,7 @@ impl Row<'_> {
         match value {
             Some(d) => {
                 let out = self.separate();
-                out.extend_from_slice(iso_date(d).as_bytes());
+                write_iso_date(out, d);
                 self
             }
             None => self.null(),
@@ -158,13 +158,21 @@ fn escape_into(out: &mut Vec<u8>, value: &str) {
 
 /// A date as Postgres prints it with `DateStyle = ISO` (sqlx's setting): four-digit years at
 /// least, and years before 1 as `YYYY-MM-DD BC`.
-fn iso_date(date: NaiveDate) -> String {
+fn write_iso_date(out: &mut Vec<u8>, date: NaiveDate) {
     let year = date.year();
-    if year >= 1 {
-        format!("{year:04}-{:02}-{:02}", date.month(), date.day())
+    let (shown, era) = if year >= 1 {
+        (year, &b""[..])
     } else {
-        format!("{:04}-{:02}-{:02} BC", 1 - year, date.month(), date.day())
+        (1 - year, &b" BC"[..])
+    };
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(shown).as_bytes();
+    out.extend(std::iter::repeat_n(b'0', 4usize.saturating_sub(digits.len())));
+    out.extend_from_slice(digits);
+    for part in [date.month(), date.day()] {
+        out.extend_from_slice(&[b'-', b'0' + (part / 10) as u8, b'0' + (part % 10) as u8]);
     }
+    out.extend_from_slice(era);
 }
 
 /// The fields of one line, still escaped.
@@ -238,5 +246,21 @@ mod tests {
         assert_eq!(first[2], None);
         assert_eq!(key_prefix(b"1\t2\tx", 2), b"1\t2");
         assert_eq!(key_prefix(b"1", 1), b"1");
+    }
+
+    #[test]
+    fn dates_are_written_as_postgres_writes_them() {
+        for (date, text) in [
+            ((2026, 11, 30), "2026-11-30"),
+            ((999, 1, 1), "0999-01-01"),
+            ((12345, 12, 31), "12345-12-31"),
+            ((-99, 7, 4), "0100-07-04 BC"),
+        ] {
+            let mut lines = Lines::default();
+            lines
+                .row()
+                .date(NaiveDate::from_ymd_opt(date.0, date.1, date.2));
+            assert_eq!(lines.line(0), text.as_bytes());
+        }
     }
 }
