@@ -8,17 +8,18 @@
 //!   against the `COPY` of the roster and exclusions alone. Then a resync with nothing changed,
 //!   against the first sync (and it must write no roster row); then 1% churn in one school.
 //! - **large school**: one school of 25,000 students, against the same two `COPY`s; peak RSS.
+//! - **slow Bromcom**: 150 ms a request, 5,000-row pages, `max_in_flight = 4`, 8 schools of
+//!   1,200, against every request slot busy (requests x latency / slots).
 //!
 //! Each timed step starts after a `CHECKPOINT`, so that none pays for another's writes; each
 //! `COPY` limit is the best of three runs (the sync, held against it, runs once).
-//! - **slow Bromcom**: 150 ms a request, 5,000-row pages, `max_in_flight = 4`, 8 schools of
-//!   1,200, against every request slot busy (requests x latency / slots).
 //!
 //! The figures are also written as JSON to `target/bench-sync.json` (the smoke run's to
 //! `target/bench-sync-smoke.json`).
 //!
-//! `cargo bench --bench sync` runs the sizes above; under `cargo test --all-targets` (no
-//! `--bench` flag) the same scenarios run tiny, as a smoke test. Needs PostgreSQL at
+//! `cargo bench --bench sync` runs the sizes above (`-- trust`, `-- large` or `-- slow` runs
+//! those alone); under `cargo test --all-targets` (no `--bench` flag) the same scenarios run
+//! tiny, as a smoke test. Needs PostgreSQL at
 //! 127.0.0.1:5432 (scripts/ensure-postgres); uses and drops databases of its own.
 
 use std::path::Path;
@@ -81,11 +82,23 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let chosen: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let runs = |name: &str| chosen.is_empty() || chosen.iter().any(|c| c == name);
     let report = runtime.block_on(async {
-        let trust = trust(&sizes).await;
-        let large = large_school(&sizes).await;
-        let slow = slow_bromcom(&sizes).await;
-        json!({ "full": full, "trust": trust, "large_school": large, "slow_bromcom": slow })
+        let mut report = json!({ "full": full });
+        if runs("trust") {
+            report["trust"] = trust(&sizes).await;
+        }
+        if runs("large") {
+            report["large_school"] = large_school(&sizes).await;
+        }
+        if runs("slow") {
+            report["slow_bromcom"] = slow_bromcom(&sizes).await;
+        }
+        report
     });
     // The smoke run under `cargo test` leaves the real figures alone.
     let file = if full {

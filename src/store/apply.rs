@@ -7,7 +7,7 @@
 //!   current rows with one `COPY ... TO STDOUT` a table and compares them with the new lines by
 //!   key and bytes: what would be added, changed and removed, per table ([`TableDiff`]). A table
 //!   whose fingerprint shows it holds exactly the new rows already is not read at all
-//!   ([`super::fingerprint`]): an unchanged school costs two small queries;
+//!   ([`super::fingerprint`]): an unchanged school costs one small query;
 //! - [`StagedRun::commit`] deletes what left, `COPY`s what is new straight into the table and
 //!   updates what changed (through a temporary table holding only those rows), so unchanged
 //!   rows are never touched; or [`StagedRun::abandon`] rolls everything back.
@@ -82,9 +82,12 @@ struct StagedTable {
     current: Lines,
     /// Rows the school has in the table before the run.
     existing: u64,
-    /// The digest of `new`, to be recorded once written; `None` when the fingerprint showed
-    /// the table already holds exactly these rows (it was not read, and nothing changes).
-    new_digest: Option<Vec<u8>>,
+    /// Whether the table was read back and compared row by row; not when its fingerprint
+    /// showed it holds exactly the new rows already (and nothing changes).
+    read: bool,
+    /// The fingerprint to record once the run has written the table; `None` when it was not
+    /// read, or has no edit count.
+    to_record: Option<fingerprint::Recorded>,
     /// Indexes into `new`.
     added: Vec<usize>,
     /// (index into `new`, index into `current`) of rows whose values differ.
@@ -101,7 +104,8 @@ impl StagedTable {
             new: Lines::default(),
             current: Lines::default(),
             existing,
-            new_digest: None,
+            read: false,
+            to_record: None,
             added: Vec::new(),
             changed: Vec::new(),
             removed: Vec::new(),
@@ -111,7 +115,7 @@ impl StagedTable {
     fn compare(
         spec: &'static TableSpec,
         new: Lines,
-        new_digest: Vec<u8>,
+        to_record: Option<fingerprint::Recorded>,
         current: Lines,
     ) -> StagedTable {
         let key_count = spec.keys.len();
@@ -135,7 +139,8 @@ impl StagedTable {
             new,
             existing: current.len() as u64,
             current,
-            new_digest: Some(new_digest),
+            read: true,
+            to_record,
             added,
             changed,
             removed,
@@ -237,23 +242,24 @@ impl SchoolLock {
     pub async fn stage(&mut self, prepared: PreparedRoster) -> Result<StagedRun<'_>, StoreError> {
         let school_id = self.school_id();
         let mut tx = self.connection().begin().await?;
-        let recorded = fingerprint::recorded(&mut tx, school_id).await?;
-        let names: Vec<&'static str> = prepared.tables.iter().map(|(spec, _)| spec.name).collect();
-        let versions = fingerprint::row_versions(&mut tx, school_id, &names).await?;
+        fingerprint::mark_as_run(&mut tx).await?;
+        let found = fingerprint::found(&mut tx, school_id).await?;
         let mut staged = Vec::with_capacity(prepared.tables.len());
         for (spec, new) in prepared.tables {
             let digest = fingerprint::digest(&new);
-            let now = versions.get(spec.name);
-            match recorded.get(spec.name) {
-                Some(last) if last.digest == digest && Some(&last.rows) == now => {
-                    let existing = u64::try_from(last.rows.count).unwrap_or(0);
-                    staged.push(StagedTable::unchanged(spec, existing));
-                }
-                _ => {
-                    let current = read_current(&mut tx, spec, school_id).await?;
-                    staged.push(StagedTable::compare(spec, new, digest, current));
-                }
+            let found = found.get(spec.name);
+            if let Some(rows) = found.and_then(|found| found.unchanged_rows(&digest)) {
+                let existing = u64::try_from(rows).unwrap_or(0);
+                staged.push(StagedTable::unchanged(spec, existing));
+                continue;
             }
+            let current = read_current(&mut tx, spec, school_id).await?;
+            let to_record = found.map(|found| fingerprint::Recorded {
+                digest,
+                rows: new.len() as i64,
+                edits: found.edits,
+            });
+            staged.push(StagedTable::compare(spec, new, to_record, current));
         }
         Ok(StagedRun {
             tx,
@@ -308,7 +314,7 @@ impl StagedRun<'_> {
     pub fn tables_read(&self) -> Vec<&'static str> {
         self.tables
             .iter()
-            .filter(|t| t.new_digest.is_some())
+            .filter(|t| t.read)
             .map(|t| t.spec.name)
             .collect()
     }
@@ -353,11 +359,10 @@ impl StagedRun<'_> {
                 restore_rooms(&mut self.tx, school_id, run_id, options.room_retention).await?;
             }
         }
-        // Last, so that the row versions recorded are the ones this run leaves.
-        let checked: Vec<(&'static str, Vec<u8>)> = self
+        let checked: Vec<(&'static str, fingerprint::Recorded)> = self
             .tables
             .iter_mut()
-            .filter_map(|t| t.new_digest.take().map(|digest| (t.spec.name, digest)))
+            .filter_map(|t| t.to_record.take().map(|recorded| (t.spec.name, recorded)))
             .collect();
         fingerprint::record(&mut self.tx, school_id, &checked).await?;
         self.tx.commit().await?;

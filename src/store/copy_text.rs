@@ -167,7 +167,10 @@ fn write_iso_date(out: &mut Vec<u8>, date: NaiveDate) {
     };
     let mut digits = itoa::Buffer::new();
     let digits = digits.format(shown).as_bytes();
-    out.extend(std::iter::repeat_n(b'0', 4usize.saturating_sub(digits.len())));
+    out.extend(std::iter::repeat_n(
+        b'0',
+        4usize.saturating_sub(digits.len()),
+    ));
     out.extend_from_slice(digits);
     for part in [date.month(), date.day()] {
         out.extend_from_slice(&[b'-', b'0' + (part / 10) as u8, b'0' + (part % 10) as u8]);

@@ -2,40 +2,52 @@
 //! with the rows a table holds; most nights nothing changed, and reading a school's whole roster
 //! back just to find that out was the largest part of a run that writes nothing.
 //!
-//! So each committed run records, per table it checked in full, two things in its own
-//! transaction: a digest of the rows it left ([`digest`]), and a fingerprint of the row versions
-//! Postgres then held for the school (their count and a hash of each one's `xmin`, the
-//! transaction that wrote it). A later run whose new rows have the same digest, and which finds
-//! the same fingerprint, knows the table already holds exactly those rows and need not read it.
+//! So each committed run records, per table it checked in full, in its own transaction: a
+//! digest of the rows it left ([`digest`]), their count, and the table's edit count as the run
+//! found it before comparing. The edit count (migration `roster_edit_counts`) is raised, in the
+//! writer's own transaction, by every statement that writes the table and is not a sync run's:
+//! a hand edit, insert, delete or truncate (an UPDATE of `teachers.room` alone excepted: the
+//! room is the operator's). A later run whose new rows have the same digest, and which finds
+//! the same edit count, knows the table still holds exactly those rows and need not read it.
 //!
-//! Any other writer shows: whoever inserts, updates or deletes a row by hand makes a row
-//! version with another `xmin`, or changes the count, so the fingerprint differs and the table
-//! is read and repaired as before. (An operator's `teachers.room` edit does too; the table is
-//! then read once, nothing is written, and the new fingerprint is recorded.) Row versions keep
-//! their `xmin` through freezing; a rewrite that keeps the rows only costs one full read.
+//! The count is read before the comparison and recorded as read, so an edit committed while a
+//! run goes on is never taken for one it has seen: the next run finds a higher count and
+//! compares in full. A run marks its own transaction ([`mark_as_run`]) so that its writes, and
+//! other schools' runs' writes, do not count.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hasher};
 
-use sqlx::{AssertSqlSafe, PgConnection};
+use sqlx::PgConnection;
 
 use super::StoreError;
 use super::copy_text::Lines;
 use crate::snapshot::SchoolId;
 
-/// What the last run that checked a table left in it, and how Postgres held it then.
+/// One table as a run finds it before comparing: its edit count now, and what the last run
+/// that checked it for the school recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Found {
+    pub edits: i64,
+    pub recorded: Option<Recorded>,
+}
+
+/// What the last run that checked a table recorded of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Recorded {
     pub digest: Vec<u8>,
-    pub rows: RowVersions,
+    pub rows: i64,
+    pub edits: i64,
 }
 
-/// A school's row versions in one table: how many, and the sum of a 64-bit hash of each
-/// one's `xmin` (as text: Postgres sums into a numeric).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub(super) struct RowVersions {
-    pub count: i64,
-    pub xmin_hash_sum: String,
+impl Found {
+    /// The table holds exactly the rows of `digest` (and how many), unread.
+    pub(super) fn unchanged_rows(&self, digest: &[u8]) -> Option<i64> {
+        self.recorded
+            .as_ref()
+            .filter(|last| last.digest == digest && last.edits == self.edits)
+            .map(|last| last.rows)
+    }
 }
 
 /// 128 bits over the rows as the run renders them, in order. Two SipHash passes with different
@@ -52,102 +64,84 @@ pub(super) fn digest(lines: &Lines) -> Vec<u8> {
     out
 }
 
-/// The school's row versions in each of `tables`, in one statement.
-pub(super) async fn row_versions(
-    conn: &mut PgConnection,
-    school_id: SchoolId,
-    tables: &[&'static str],
-) -> Result<HashMap<String, RowVersions>, StoreError> {
-    if tables.is_empty() {
-        return Ok(HashMap::new());
-    }
-    // Table names are ours; the school ID is a bound parameter.
-    let sql = tables
-        .iter()
-        .map(|table| {
-            format!(
-                "SELECT '{table}' AS name, count(*) AS count, \
-                 coalesce(sum(hashint8extended(xmin::text::bigint, 0)), 0)::text AS xmin_hash_sum \
-                 FROM {table} WHERE school_id = $1"
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    let rows: Vec<(String, i64, String)> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(school_id)
-        .fetch_all(&mut *conn)
+/// Marks the open transaction as a sync run's: its writes raise no edit count.
+pub(super) async fn mark_as_run(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT set_config('bromsync.run', 'on', true)")
+        .execute(&mut *conn)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(name, count, xmin_hash_sum)| {
-            (
-                name,
-                RowVersions {
-                    count,
-                    xmin_hash_sum,
-                },
-            )
-        })
-        .collect())
+    Ok(())
 }
 
-/// What the last runs recorded for the school's tables.
-pub(super) async fn recorded(
+/// One row of [`found`]'s query.
+#[derive(sqlx::FromRow)]
+struct FoundRow {
+    table_name: String,
+    edits: i64,
+    digest: Option<Vec<u8>>,
+    row_count: Option<i64>,
+    recorded_edits: Option<i64>,
+}
+
+/// Every counted table's edit count, with what the school's last runs recorded of it; a table
+/// missing here has no count and is always compared in full.
+pub(super) async fn found(
     conn: &mut PgConnection,
     school_id: SchoolId,
-) -> Result<HashMap<String, Recorded>, StoreError> {
-    let rows: Vec<(String, Vec<u8>, i64, String)> = sqlx::query_as(
-        "SELECT table_name, digest, row_count, xmin_hash_sum FROM roster_fingerprints \
-         WHERE school_id = $1",
+) -> Result<HashMap<String, Found>, StoreError> {
+    let rows: Vec<FoundRow> = sqlx::query_as(
+        "SELECT e.table_name, e.edits, f.digest, f.row_count, f.edits AS recorded_edits \
+           FROM roster_edits e \
+           LEFT JOIN roster_fingerprints f \
+             ON f.school_id = $1 AND f.table_name = e.table_name",
     )
     .bind(school_id)
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(table, digest, count, xmin_hash_sum)| {
-            let rows = RowVersions {
-                count,
-                xmin_hash_sum,
+        .map(|row| {
+            let recorded = match (row.digest, row.row_count, row.recorded_edits) {
+                (Some(digest), Some(rows), Some(edits)) => Some(Recorded {
+                    digest,
+                    rows,
+                    edits,
+                }),
+                _ => None,
             };
-            (table, Recorded { digest, rows })
+            let found = Found {
+                edits: row.edits,
+                recorded,
+            };
+            (row.table_name, found)
         })
         .collect())
 }
 
-/// Records, in the run's transaction once everything is written, what `tables` now hold: the
-/// digest of the rows the run left in each, and their row versions.
+/// Records, in the run's transaction, what the run left in each of `tables`: the digest and
+/// count of its rows, and the edit count found before comparing.
 pub(super) async fn record(
     conn: &mut PgConnection,
     school_id: SchoolId,
-    tables: &[(&'static str, Vec<u8>)],
+    tables: &[(&'static str, Recorded)],
 ) -> Result<(), StoreError> {
     if tables.is_empty() {
         return Ok(());
     }
-    let names: Vec<&'static str> = tables.iter().map(|(name, _)| *name).collect();
-    let versions = row_versions(conn, school_id, &names).await?;
-    let (mut table_names, mut digests, mut counts, mut sums) = (vec![], vec![], vec![], vec![]);
-    for (name, digest) in tables {
-        if let Some(rows) = versions.get(*name) {
-            table_names.push(*name);
-            digests.push(digest.as_slice());
-            counts.push(rows.count);
-            sums.push(rows.xmin_hash_sum.as_str());
-        }
-    }
+    let names: Vec<&str> = tables.iter().map(|(name, _)| *name).collect();
+    let digests: Vec<&[u8]> = tables.iter().map(|(_, r)| r.digest.as_slice()).collect();
+    let rows: Vec<i64> = tables.iter().map(|(_, r)| r.rows).collect();
+    let edits: Vec<i64> = tables.iter().map(|(_, r)| r.edits).collect();
     sqlx::query(
-        "INSERT INTO roster_fingerprints \
-           (school_id, table_name, digest, row_count, xmin_hash_sum) \
-         SELECT $1, t.* FROM unnest($2::text[], $3::bytea[], $4::bigint[], $5::text[]) AS t \
+        "INSERT INTO roster_fingerprints (school_id, table_name, digest, row_count, edits) \
+         SELECT $1, t.* FROM unnest($2::text[], $3::bytea[], $4::bigint[], $5::bigint[]) AS t \
          ON CONFLICT (school_id, table_name) DO UPDATE SET digest = EXCLUDED.digest, \
-           row_count = EXCLUDED.row_count, xmin_hash_sum = EXCLUDED.xmin_hash_sum",
+           row_count = EXCLUDED.row_count, edits = EXCLUDED.edits",
     )
     .bind(school_id)
-    .bind(table_names)
+    .bind(names)
     .bind(digests)
-    .bind(counts)
-    .bind(sums)
+    .bind(rows)
+    .bind(edits)
     .execute(&mut *conn)
     .await?;
     Ok(())

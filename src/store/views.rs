@@ -204,8 +204,9 @@ pub struct DatabaseReadiness {
     pub missing_privileges: Vec<String>,
 }
 
-/// Tables a run reads and writes, every one with SELECT, INSERT, UPDATE and DELETE.
-const RUN_TABLES: [&str; 13] = [
+/// Tables a run reads and writes, every one with SELECT, INSERT, UPDATE and DELETE (a run only
+/// reads `roster_edits`; `deploy/grants.sql` gives all four on every table).
+const RUN_TABLES: [&str; 15] = [
     "sync_runs",
     "students",
     "teachers",
@@ -219,6 +220,8 @@ const RUN_TABLES: [&str; 13] = [
     "group_students",
     "exclusions",
     "record_history",
+    "roster_fingerprints",
+    "roster_edits",
 ];
 
 impl Store {

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use bromsync::store::{ApplyOptions, RunRecord, RunStatus, Trigger, prepare};
+
 use crate::harness::*;
 use crate::support::*;
 
@@ -149,18 +151,124 @@ async fn an_unchanged_table_is_not_read_back_yet_a_later_hand_edit_is_repaired()
     for sql in [
         "UPDATE students SET first_name = 'Edited' WHERE student_id = (SELECT min(student_id) FROM students)",
         "UPDATE teachers SET room = 'C3' WHERE staff_id = (SELECT min(staff_id) FROM teachers)",
+        "TRUNCATE group_students",
     ] {
         sqlx::query(sql).execute(pool).await.expect(sql);
     }
     let repairing = succeeded(run_once(&db, &client, FIRST).await.expect("third run"));
-    assert_eq!(repairing.tables_read, ["students", "teachers"]);
+    // A room is the operator's: setting one is not an edit a run need look for.
+    assert_eq!(repairing.tables_read, ["students", "group_students"]);
     let changes = |table: &str| change_in(&repairing, table);
     assert_eq!(changes("students").changed, 1);
-    assert!(changes("teachers").is_empty(), "a room is the operator's");
+    assert!(changes("teachers").is_empty());
+    assert_eq!(
+        changes("group_students").added,
+        change_in(&first, "group_students").added
+    );
     let differences = differences_from_eligibility(&db, &client, FIRST).await;
     assert!(differences.is_empty(), "{differences:?}");
 
     // The tables read are recorded again, so the next run reads nothing.
     let after = succeeded(run_once(&db, &client, FIRST).await.expect("fourth run"));
     assert!(after.tables_read.is_empty(), "{:?}", after.tables_read);
+}
+
+/// A run compares, then writes; an edit by hand committed in between is one the run never saw,
+/// so it must not count as seen: the next run reads the table and repairs the edit.
+#[tokio::test]
+async fn an_edit_committed_while_a_run_writes_is_repaired_by_the_next_run() {
+    let db = TestDb::new().await;
+    let sim = start_sim(generated(35, &[FIRST], 120)).await;
+    let client = client_for(&sim);
+    succeeded(run_once(&db, &client, FIRST).await.expect("first run"));
+    sim.update_dataset(|d| bromsync_sim::churn::churn(d, FIRST, 0.05, 11, today()));
+
+    // A run taken step by step: staged (students read, some of them to change), then held
+    // while a hand edit of a student it does not touch commits, then committed.
+    let decision = decision_now(&client, FIRST).await;
+    let mut lock = db
+        .store
+        .try_lock_school(FIRST)
+        .await
+        .expect("lock")
+        .expect("the school is free");
+    let staged = lock.stage(prepare(&decision)).await.expect("stage");
+    assert!(staged.tables_read().contains(&"students"));
+    let students = staged
+        .diffs()
+        .find(|diff| diff.table() == "students")
+        .expect("students");
+    let touched: Vec<i64> = students
+        .changed()
+        .map(|row| row.key)
+        .chain(students.added())
+        .chain(students.removed())
+        .map(|key| key[0].parse().expect("a student ID"))
+        .collect();
+    let edited: i64 =
+        sqlx::query_scalar("SELECT min(student_id) FROM students WHERE NOT student_id = ANY($1)")
+            .bind(&touched)
+            .fetch_one(db.store.pool())
+            .await
+            .expect("an untouched student");
+    sqlx::query("UPDATE students SET last_name = 'Edited' WHERE student_id = $1")
+        .bind(edited)
+        .execute(db.store.pool())
+        .await
+        .expect("hand edit");
+    let record = RunRecord::empty(FIRST, Trigger::Manual, RunStatus::Succeeded, Utc::now());
+    let options = ApplyOptions {
+        room_retention: Duration::from_secs(3600),
+        history_retention: Duration::from_secs(3600),
+    };
+    staged
+        .commit(&record, &decision.exclusions, options)
+        .await
+        .expect("commit");
+    lock.release().await.expect("release");
+
+    let next = succeeded(run_once(&db, &client, FIRST).await.expect("next run"));
+    assert_eq!(next.tables_read, ["students"]);
+    assert_eq!(change_in(&next, "students").changed, 1);
+    let differences = differences_from_eligibility(&db, &client, FIRST).await;
+    assert!(differences.is_empty(), "{differences:?}");
+}
+
+/// Runs write the same tables for many schools; one school's run writing is no edit of
+/// another's rows, and must not make the other read its tables back.
+#[tokio::test]
+async fn one_schools_run_does_not_make_another_read_its_tables() {
+    let db = TestDb::new().await;
+    let sim = start_sim(generated(36, &[FIRST, SECOND], 80)).await;
+    let client = client_for(&sim);
+    for school in [FIRST, SECOND] {
+        succeeded(run_once(&db, &client, school).await.expect("first runs"));
+    }
+    sim.update_dataset(|d| bromsync_sim::churn::churn(d, FIRST, 0.05, 12, today()));
+    let churned = succeeded(run_once(&db, &client, FIRST).await.expect("churned run"));
+    assert!(
+        churned.roster_changes.iter().any(|c| !c.is_empty()),
+        "{:?}",
+        churned.roster_changes
+    );
+    let other = succeeded(run_once(&db, &client, SECOND).await.expect("other school"));
+    assert!(other.tables_read.is_empty(), "{:?}", other.tables_read);
+}
+
+/// The teachers' trigger lists its columns, so that setting a room alone is no edit: every
+/// other column, including any a later migration adds, must be on that list.
+#[tokio::test]
+async fn every_teachers_column_but_the_room_counts_as_an_edit() {
+    let db = TestDb::new().await;
+    let uncounted: Vec<String> = sqlx::query_scalar(
+        "SELECT a.attname::text FROM pg_trigger t \
+           JOIN pg_attribute a ON a.attrelid = t.tgrelid \
+          WHERE t.tgrelid = 'teachers'::regclass AND t.tgname = 'count_roster_edits' \
+            AND a.attnum > 0 AND NOT a.attisdropped AND a.attnum <> ALL (t.tgattr::int2[]) \
+          ORDER BY a.attnum",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .expect("trigger columns");
+    assert_eq!(uncounted, ["room"]);
 }
