@@ -127,8 +127,8 @@ pub(super) fn events<'a>(
         // Per record in the roster before and after: the columns and link labels that differ.
         let mut changed: BTreeMap<i64, Vec<&'static str>> = BTreeMap::new();
         if let Some(diff) = diffs.get(spec.table) {
-            added.extend(diff.added().filter_map(|key| id_of(&key)));
-            removed.extend(diff.removed().filter_map(|key| id_of(&key)));
+            added.extend(diff.added_ids());
+            removed.extend(diff.removed_ids());
             for row in diff.changed() {
                 if let Some(id) = id_of(&row.key) {
                     let columns: Vec<&'static str> = spec
@@ -150,10 +150,9 @@ pub(super) fn events<'a>(
                 continue;
             };
             let owners = diff
-                .added()
-                .chain(diff.removed())
-                .chain(diff.changed().map(|row| row.key))
-                .filter_map(|key| id_of(&key));
+                .added_ids()
+                .chain(diff.removed_ids())
+                .chain(diff.changed().filter_map(|row| id_of(&row.key)));
             for owner in owners {
                 if settled.contains(&owner) {
                     continue;

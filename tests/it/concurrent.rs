@@ -200,10 +200,9 @@ async fn an_edit_committed_while_a_run_writes_is_repaired_by_the_next_run() {
         .expect("students");
     let touched: Vec<i64> = students
         .changed()
-        .map(|row| row.key)
-        .chain(students.added())
-        .chain(students.removed())
-        .map(|key| key[0].parse().expect("a student ID"))
+        .map(|row| row.key[0].parse().expect("a student ID"))
+        .chain(students.added_ids())
+        .chain(students.removed_ids())
         .collect();
     let edited: i64 =
         sqlx::query_scalar("SELECT min(student_id) FROM students WHERE NOT student_id = ANY($1)")
