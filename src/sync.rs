@@ -276,7 +276,7 @@ async fn fetch_decide_write(
         let _span = span.enter();
         let deciding = Instant::now();
         let decision = eligibility::decide(&snapshot, today, names);
-        drop(snapshot);
+        free_later(snapshot);
         let preparing = Instant::now();
         let prepared = store::prepare(&decision);
         tracing::debug!(
@@ -373,7 +373,15 @@ async fn fetch_decide_write(
         "run succeeded: {}",
         describe_changes(&summary)
     );
+    free_later(decision);
     Ok(RunOutcome::Succeeded(summary))
+}
+
+/// Frees `value` on the blocking pool instead of here: a large school's rows are hundreds of
+/// thousands of strings, tens of milliseconds to free (callgrind: 4% of a 25,000-student run),
+/// which the run need not wait for.
+fn free_later<T: Send + 'static>(value: T) {
+    tokio::task::spawn_blocking(move || drop(value));
 }
 
 /// Tests of shutdown need a run to be caught with its transaction open: when

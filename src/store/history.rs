@@ -13,6 +13,7 @@
 //! relationship or parental responsibility). A student's own event lists only the student's own
 //! columns, so one membership change is one event, not two.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
@@ -230,7 +231,14 @@ pub(super) async fn record(
             .await?;
         let at = at.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string();
         // Column names and reason codes are plain words: an array literal needs no quoting.
-        let array = |list: &[&str]| format!("{{{}}}", list.join(","));
+        // Most events (every `added` one) have empty lists, written without building a string.
+        let array = |list: &[&str]| -> Cow<'static, str> {
+            if list.is_empty() {
+                Cow::Borrowed("{}")
+            } else {
+                Cow::Owned(format!("{{{}}}", list.join(",")))
+            }
+        };
         let mut lines = Lines::default();
         for event in events {
             lines
