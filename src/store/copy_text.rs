@@ -137,7 +137,10 @@ impl Row<'_> {
 /// The escapes of Postgres's `CopyAttributeOutText`: backslash, and the control characters
 /// that have a letter; other control characters pass as they are.
 fn escape_into(out: &mut Vec<u8>, value: &str) {
-    for &b in value.as_bytes() {
+    let bytes = value.as_bytes();
+    // Runs between escapes are copied whole: most values have no escape at all.
+    let mut run_start = 0;
+    for (at, &b) in bytes.iter().enumerate() {
         let escaped = match b {
             b'\\' => b'\\',
             b'\t' => b't',
@@ -146,14 +149,13 @@ fn escape_into(out: &mut Vec<u8>, value: &str) {
             0x08 => b'b',
             0x0c => b'f',
             0x0b => b'v',
-            _ => {
-                out.push(b);
-                continue;
-            }
+            _ => continue,
         };
-        out.push(b'\\');
-        out.push(escaped);
+        out.extend_from_slice(&bytes[run_start..at]);
+        out.extend_from_slice(&[b'\\', escaped]);
+        run_start = at + 1;
     }
+    out.extend_from_slice(&bytes[run_start..]);
 }
 
 /// A date as Postgres prints it with `DateStyle = ISO` (sqlx's setting): four-digit years at
