@@ -150,10 +150,14 @@ pub(super) fn events<'a>(
             let Some(diff) = diffs.get(link.table) else {
                 continue;
             };
-            let owners = diff
+            let mut owners: Vec<i64> = diff
                 .added_ids()
                 .chain(diff.removed_ids())
-                .chain(diff.changed().filter_map(|row| id_of(&row.key)));
+                .chain(diff.changed().filter_map(|row| id_of(&row.key)))
+                .collect();
+            // Rows come in key order, so an owner's links are together: once each is enough
+            // (a first sync adds some twenty links a record).
+            owners.dedup();
             for owner in owners {
                 if settled.contains(&owner) {
                     continue;
