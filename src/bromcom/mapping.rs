@@ -280,8 +280,9 @@ const REMEMBERED_PLACES: usize = 64;
 
 /// What the keys of a page's rows meant, by their place in the row. The rows of one page
 /// spell the same keys in the same order, so a key costs one comparison with the key last seen
-/// at its place instead of a search through the entity's columns (perf: that search, in any
-/// case, was a tenth of reading a page). A key that differs is searched for as before.
+/// at its place instead of a search through the entity's columns (perf: that search, with its
+/// case-insensitive fallback, was a tenth of reading a page). A key that differs is searched
+/// for as before.
 #[derive(Default)]
 pub(super) struct KeyMemo {
     places: Vec<(String, Option<(usize, bool)>)>,

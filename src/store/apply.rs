@@ -7,7 +7,7 @@
 //!   current rows with one `COPY ... TO STDOUT` a table and compares them with the new lines by
 //!   key and bytes: what would be added, changed and removed, per table ([`TableDiff`]). A table
 //!   whose fingerprint shows it holds exactly the new rows already is not read at all
-//!   ([`super::fingerprint`]): an unchanged school costs one small query;
+//!   ([`super::fingerprint`]): an unchanged school costs two small statements;
 //! - [`StagedRun::commit`] deletes what left, `COPY`s what is new straight into the table and
 //!   updates what changed (through a temporary table holding only those rows), so unchanged
 //!   rows are never touched; or [`StagedRun::abandon`] rolls everything back.
