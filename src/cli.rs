@@ -238,6 +238,7 @@ fn ops_exit(result: Result<crate::ops::Verdict, crate::ops::OpsError>) -> u8 {
             match e {
                 crate::ops::OpsError::Refused(_) => exit::BAD_CONFIG,
                 crate::ops::OpsError::Failed(_) => exit::FAILED,
+                crate::ops::OpsError::NotMigrated(_) => exit::NOT_MIGRATED,
             }
         }
     }

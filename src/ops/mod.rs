@@ -37,6 +37,9 @@ pub enum OpsError {
     /// The database or the output could not be used (exit 1).
     #[error("{0}")]
     Failed(String),
+    /// The database schema is not the one this binary was built for (exit 5, as for `sync`).
+    #[error("{0}")]
+    NotMigrated(String),
 }
 
 /// The configured school, or a refusal that lists the configured ones.
@@ -71,7 +74,14 @@ pub fn chosen_schools(
 pub(crate) async fn connect(settings: &Settings) -> Result<Store, OpsError> {
     Store::connect(&settings.database.url, settings.database.max_connections)
         .await
-        .map_err(|e| OpsError::Failed(format!("cannot use the database: {e}")))
+        .map_err(|e| {
+            let message = format!("cannot use the database: {e}");
+            if e.is_schema_mismatch() {
+                OpsError::NotMigrated(message)
+            } else {
+                OpsError::Failed(message)
+            }
+        })
 }
 
 pub(crate) fn store_failed(error: crate::store::StoreError) -> OpsError {

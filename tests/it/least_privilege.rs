@@ -156,6 +156,12 @@ async fn only_migrate_creates_or_changes_the_schema_and_a_row_only_role_syncs() 
             &app_config,
             &["why", "--school", "20001", "student", "1"][..],
         ),
+        (&app_config, &["status"][..]),
+        (
+            &app_config,
+            &["history", "--school", "20001", "student", "1"][..],
+        ),
+        (&app_config, &["export", "--school", "20001", "classes"][..]),
     ] {
         let output = run_binary(config, args, &[]).await;
         assert_eq!(
