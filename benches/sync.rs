@@ -13,8 +13,9 @@
 //!
 //! Each timed step starts after a `CHECKPOINT`, so that none pays for another's writes. Each
 //! figure is the best of three runs, the sync's as its limit's (this machine is shared: the
-//! same step varies by a fifth from run to run); a first sync is repeated into a fresh
-//! database each time.
+//! same step varies by a fifth from run to run): a first sync goes into a fresh database each
+//! time, and each is followed by one run of each of its limits, so that a drift in the
+//! machine's speed favours neither side.
 //!
 //! The figures are also written as JSON to `target/bench-sync.json` (the smoke run's to
 //! `target/bench-sync-smoke.json`).
@@ -146,9 +147,9 @@ async fn trust(sizes: &Sizes) -> serde_json::Value {
         "trust: {} schools x {} students",
         sizes.trust_schools, sizes.trust_students
     );
-    let (db, config, first) = best_first_sync("trust", &sim, &ids, &[], sizes.runs).await;
-    let limit = db.copy_limit(Stored::All, sizes.runs).await;
-    let roster_limit = db.copy_limit(Stored::Roster, sizes.runs).await;
+    let (db, config, first, limits) =
+        first_syncs_and_limits("trust", &sim, &ids, &[], sizes.runs, &BOTH_LIMITS).await;
+    let [limit, roster_limit] = limits.try_into().expect("two limits");
     let mut again = db.timed_sync(&config.path).await;
     for _ in 1..sizes.runs {
         again = again.best(db.timed_sync(&config.path).await);
@@ -199,9 +200,9 @@ async fn large_school(sizes: &Sizes) -> serde_json::Value {
     let ids = [FIRST_SCHOOL];
     let sim = start_sim(dataset(&ids, sizes.large_students), Duration::ZERO, 100_000).await;
     println!("one school of {} students", sizes.large_students);
-    let (db, _, first) = best_first_sync("large", &sim, &ids, &[], sizes.runs).await;
-    let limit = db.copy_limit(Stored::All, sizes.runs).await;
-    let roster_limit = db.copy_limit(Stored::Roster, sizes.runs).await;
+    let (db, _, first, limits) =
+        first_syncs_and_limits("large", &sim, &ids, &[], sizes.runs, &BOTH_LIMITS).await;
+    let [limit, roster_limit] = limits.try_into().expect("two limits");
     sim.shutdown().await;
     let ratio = first.secs() / limit.secs;
     println!(
@@ -247,7 +248,8 @@ async fn slow_bromcom(sizes: &Sizes) -> serde_json::Value {
         sizes.slow_students
     );
     // Every run asks for the same pages (no faults are served), so any run's count is theirs.
-    let (db, _, first) = best_first_sync("slow", &sim, &ids, &extra, sizes.runs).await;
+    let (db, _, first, _) =
+        first_syncs_and_limits("slow", &sim, &ids, &extra, sizes.runs, &[]).await;
     let requests = sim.request_count() / sizes.runs;
     let peak_in_flight = sim.peak_in_flight();
     sim.shutdown().await;
@@ -298,25 +300,44 @@ fn server_url() -> String {
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".to_owned())
 }
 
-/// The best of `runs` first syncs of `schools`, each into a fresh database of its own; the last
-/// database is kept, for the limits and the resyncs.
-async fn best_first_sync(
+/// `runs` first syncs of `schools`, each into a fresh database of its own, each followed by one
+/// run of every limit in `stored` (its rows read out after the first sync): sync and limits
+/// alternate, so that a machine whose speed drifts favours neither, and each figure is the
+/// best of its runs. The last database is kept, for the resyncs.
+async fn first_syncs_and_limits(
     label: &str,
     sim: &SimHandle,
     schools: &[SchoolId],
     bromcom_extra: &[String],
     runs: usize,
-) -> (BenchDb, BenchConfig, Timed) {
+    stored: &[Stored],
+) -> (BenchDb, BenchConfig, Timed, Vec<CopyLimit>) {
     let mut db = BenchDb::new(label).await;
     let mut config = db.config(sim, schools, bromcom_extra);
     let mut best = db.timed_sync(&config.path).await;
-    for _ in 1..runs {
-        db.drop().await;
-        db = BenchDb::new(label).await;
-        config = db.config(sim, schools, bromcom_extra);
-        best = best.best(db.timed_sync(&config.path).await);
+    let mut sources = Vec::new();
+    for &which in stored {
+        sources.push(db.read_stored(which).await);
     }
-    (db, config, best)
+    let mut limits: Vec<CopyLimit> = sources
+        .iter()
+        .map(|source| CopyLimit {
+            secs: f64::INFINITY,
+            rows: source.rows,
+        })
+        .collect();
+    for run in 0..runs {
+        if run > 0 {
+            db.drop().await;
+            db = BenchDb::new(label).await;
+            config = db.config(sim, schools, bromcom_extra);
+            best = best.best(db.timed_sync(&config.path).await);
+        }
+        for (limit, source) in limits.iter_mut().zip(&sources) {
+            limit.secs = limit.secs.min(db.time_copy(source).await);
+        }
+    }
+    (db, config, best, limits)
 }
 
 /// A database of the benchmark's own, migrated.
@@ -358,7 +379,17 @@ impl Timed {
     }
 }
 
+/// The rows a first sync stored in some of its tables, as `COPY` text.
+struct CopySource {
+    tables: Vec<(&'static str, Vec<u8>)>,
+    rows: u64,
+}
+
+/// The COPY limits a first sync is held against: all it stored, and the roster alone.
+const BOTH_LIMITS: [Stored; 2] = [Stored::All, Stored::Roster];
+
 /// `COPY` of exactly the stored rows into an empty copy of the schema, in one transaction.
+#[derive(Debug)]
 struct CopyLimit {
     secs: f64,
     rows: u64,
@@ -490,23 +521,12 @@ impl BenchDb {
     /// The limit a first sync is held against: every stored row of the `stored` tables, read
     /// out beforehand, copied into an empty copy of those tables (same keys and indexes) in one
     /// transaction, after a checkpoint as before a timed sync.
-    async fn copy_limit(&self, stored: Stored, runs: usize) -> CopyLimit {
+    /// Every stored row of the `stored` tables, read out for the COPY limit.
+    async fn read_stored(&self, stored: Stored) -> CopySource {
         let mut conn = self.connect().await;
-        let mut data = Vec::new();
+        let mut tables = Vec::new();
         let mut rows = 0u64;
-        for sql in [
-            "DROP SCHEMA IF EXISTS bench_copy CASCADE",
-            "CREATE SCHEMA bench_copy",
-        ] {
-            sqlx::query(sql).execute(&mut conn).await.expect("schema");
-        }
         for table in stored.tables() {
-            let sql =
-                format!("CREATE TABLE bench_copy.{table} (LIKE public.{table} INCLUDING ALL)");
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&mut conn)
-                .await
-                .expect("copy table");
             let chunks: Vec<bytes::Bytes> = conn
                 .copy_out_raw(&format!("COPY public.{table} TO STDOUT"))
                 .await
@@ -516,40 +536,47 @@ impl BenchDb {
                 .expect("copy out");
             let bytes: Vec<u8> = chunks.concat();
             rows += bytes.iter().filter(|b| **b == b'\n').count() as u64;
-            data.push((table, bytes));
+            tables.push((table, bytes));
         }
-        // The best of a few runs: the limit is what Postgres allows, not what it did while
-        // something else on this shared machine took the disk.
-        let mut secs = f64::INFINITY;
-        for _ in 0..runs.max(1) {
-            let tables: Vec<String> = data
-                .iter()
-                .map(|(t, _)| format!("bench_copy.{t}"))
-                .collect();
-            let truncate = format!("TRUNCATE {}", tables.join(", "));
-            sqlx::query(sqlx::AssertSqlSafe(truncate))
+        CopySource { tables, rows }
+    }
+
+    /// One run of the limit: `source`'s rows copied into an empty copy of their tables (same
+    /// keys and indexes) in one transaction, after a checkpoint as before a timed sync.
+    async fn time_copy(&self, source: &CopySource) -> f64 {
+        let mut conn = self.connect().await;
+        for sql in [
+            "DROP SCHEMA IF EXISTS bench_copy CASCADE",
+            "CREATE SCHEMA bench_copy",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.expect("schema");
+        }
+        for (table, _) in &source.tables {
+            let sql =
+                format!("CREATE TABLE bench_copy.{table} (LIKE public.{table} INCLUDING ALL)");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
                 .execute(&mut conn)
                 .await
-                .expect("truncate");
-            checkpoint(&mut conn).await;
-            let clock = Instant::now();
-            let mut tx = conn.begin().await.expect("begin");
-            for (table, bytes) in &data {
-                let mut copy = tx
-                    .copy_in_raw(&format!("COPY bench_copy.{table} FROM STDIN"))
-                    .await
-                    .expect("copy in");
-                copy.send(bytes.as_slice()).await.expect("copy data");
-                copy.finish().await.expect("copy finish");
-            }
-            tx.commit().await.expect("commit");
-            secs = secs.min(clock.elapsed().as_secs_f64());
+                .expect("copy table");
         }
+        checkpoint(&mut conn).await;
+        let clock = Instant::now();
+        let mut tx = conn.begin().await.expect("begin");
+        for (table, bytes) in &source.tables {
+            let mut copy = tx
+                .copy_in_raw(&format!("COPY bench_copy.{table} FROM STDIN"))
+                .await
+                .expect("copy in");
+            copy.send(bytes.as_slice()).await.expect("copy data");
+            copy.finish().await.expect("copy finish");
+        }
+        tx.commit().await.expect("commit");
+        let secs = clock.elapsed().as_secs_f64();
         sqlx::query("DROP SCHEMA bench_copy CASCADE")
             .execute(&mut conn)
             .await
             .expect("drop schema");
-        CopyLimit { secs, rows }
+        secs
     }
 
     async fn drop(self) {
