@@ -155,6 +155,32 @@ mod tests {
     }
 
     #[test]
+    fn a_table_goes_unread_only_with_the_same_rows_and_no_edit_since() {
+        let digest = vec![1; 16];
+        let found = |edits, recorded: Option<(Vec<u8>, i64)>| Found {
+            edits,
+            recorded: recorded.map(|(digest, edits)| Recorded {
+                digest,
+                rows: 12,
+                edits,
+            }),
+        };
+        assert_eq!(
+            found(3, Some((digest.clone(), 3))).unchanged_rows(&digest),
+            Some(12)
+        );
+        assert_eq!(
+            found(4, Some((digest.clone(), 3))).unchanged_rows(&digest),
+            None
+        );
+        assert_eq!(
+            found(3, Some((vec![2; 16], 3))).unchanged_rows(&digest),
+            None
+        );
+        assert_eq!(found(3, None).unchanged_rows(&digest), None);
+    }
+
+    #[test]
     fn the_digest_follows_every_byte_and_the_order_of_rows() {
         let base = digest(&lines(&["a", "b"]));
         assert_eq!(base.len(), 16);
