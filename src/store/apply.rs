@@ -170,13 +170,11 @@ impl StagedTable {
     }
 }
 
-/// One row's key: its key columns' values as text, in the table's key order.
-pub type RowKey = Vec<String>;
-
-/// A row whose values differ, with the names of the columns that differ.
+/// A row whose values differ: its first key column (the record's ID, in a link table its
+/// owner's) and the names of the columns that differ.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangedRow {
-    pub key: RowKey,
+    pub id: i64,
     pub columns: Vec<&'static str>,
 }
 
@@ -188,13 +186,6 @@ pub struct TableDiff<'a> {
 impl TableDiff<'_> {
     pub fn table(&self) -> &'static str {
         self.staged.spec.name
-    }
-
-    fn key_of(&self, line: &[u8]) -> RowKey {
-        copy_text::fields(line)
-            .take(self.staged.spec.keys.len())
-            .map(|f| copy_text::unescape(f).unwrap_or_default())
-            .collect()
     }
 
     /// The first key column of each added row: the record's ID (in a link table, its owner's).
@@ -215,7 +206,7 @@ impl TableDiff<'_> {
 
     pub fn changed(&self) -> impl Iterator<Item = ChangedRow> + '_ {
         let s = self.staged;
-        s.changed.iter().map(move |&(new, old)| {
+        s.changed.iter().filter_map(|&(new, old)| {
             let (new, old) = (s.new.line(new), s.current.line(old));
             let columns = s
                 .spec
@@ -224,10 +215,10 @@ impl TableDiff<'_> {
                 .filter(|(_, (a, b))| a != b)
                 .map(|(name, _)| name)
                 .collect();
-            ChangedRow {
-                key: self.key_of(new),
+            Some(ChangedRow {
+                id: first_id(new)?,
                 columns,
-            }
+            })
         })
     }
 }

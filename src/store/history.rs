@@ -120,7 +120,6 @@ pub(super) fn events<'a>(
     exclusions: &Exclusions,
 ) -> Vec<NewEvent> {
     let diffs: BTreeMap<&str, TableDiff<'a>> = diffs.map(|diff| (diff.table(), diff)).collect();
-    let id_of = |key: &[String]| key.first().and_then(|id| id.parse::<i64>().ok());
     let mut events = Vec::new();
     for spec in &ENTITIES {
         let mut added: Vec<i64> = Vec::new();
@@ -131,16 +130,14 @@ pub(super) fn events<'a>(
             added.extend(diff.added_ids());
             removed.extend(diff.removed_ids());
             for row in diff.changed() {
-                if let Some(id) = id_of(&row.key) {
-                    let columns: Vec<&'static str> = spec
-                        .values
-                        .iter()
-                        .copied()
-                        .filter(|value| row.columns.contains(value))
-                        .collect();
-                    if !columns.is_empty() {
-                        changed.insert(id, columns);
-                    }
+                let columns: Vec<&'static str> = spec
+                    .values
+                    .iter()
+                    .copied()
+                    .filter(|value| row.columns.contains(value))
+                    .collect();
+                if !columns.is_empty() {
+                    changed.insert(row.id, columns);
                 }
             }
         }
@@ -153,7 +150,7 @@ pub(super) fn events<'a>(
             let mut owners: Vec<i64> = diff
                 .added_ids()
                 .chain(diff.removed_ids())
-                .chain(diff.changed().filter_map(|row| id_of(&row.key)))
+                .chain(diff.changed().map(|row| row.id))
                 .collect();
             // Rows come in key order, so an owner's links are together: once each is enough
             // (a first sync adds some twenty links a record).

@@ -25,8 +25,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
 pub use apply::{
-    ApplyOptions, ApplyOutcome, ChangedRow, PreparedRoster, RowKey, StagedRun, TableChange,
-    TableDiff, prepare,
+    ApplyOptions, ApplyOutcome, ChangedRow, PreparedRoster, StagedRun, TableChange, TableDiff,
+    prepare,
 };
 pub use history::{HISTORY_ENTITIES, HistoryEvent};
 pub use lock::SchoolLock;

@@ -200,7 +200,7 @@ async fn an_edit_committed_while_a_run_writes_is_repaired_by_the_next_run() {
         .expect("students");
     let touched: Vec<i64> = students
         .changed()
-        .map(|row| row.key[0].parse().expect("a student ID"))
+        .map(|row| row.id)
         .chain(students.added_ids())
         .chain(students.removed_ids())
         .collect();
