@@ -23,7 +23,7 @@ pub fn clean(raw: &str) -> Option<String> {
 /// checked, twice: most bytes are plain and are passed over in one sweep that the compiler
 /// vectorises; only text with a byte that could start a control character (below 0x20, 0x7F,
 /// or 0xC2, the lead byte of U+0080 to U+009F) is decoded.
-fn has_control(text: &str) -> bool {
+pub fn has_control(text: &str) -> bool {
     let plain = text.bytes().fold(true, |plain, b| {
         plain & (b >= 0x20 && b != 0x7f && b != 0xc2)
     });

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use crate::snapshot::{
     Collection, CollectionExecutive, Contact, ContactDetail, Staff, Student, StudentContact,
 };
-use crate::text::clean;
+use crate::text::{clean, has_control};
 
 fn tidy(text: &Option<String>) -> Option<String> {
     text.as_deref().and_then(clean)
@@ -79,7 +79,7 @@ pub(super) fn student_contact(row: &StudentContact) -> StudentContact {
 /// (roles, emails, phones) is read far more often than it is kept.
 fn tidy_borrowed(text: &Option<String>) -> Option<Cow<'_, str>> {
     let text = text.as_deref()?;
-    if text.chars().any(char::is_control) {
+    if has_control(text) {
         return clean(text).map(Cow::Owned);
     }
     let trimmed = text.trim();
