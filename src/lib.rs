@@ -1,7 +1,7 @@
 //! bromsync: brings a school's roster from Bromcom into Postgres, letting through only the
 //! people and classes that the parents'-evening system may show.
 //!
-//! One school's run is a straight line (see `shared/architecture.md`): the [`bromcom`] client
+//! One school's run is a straight line (see `docs/architecture.md`): the [`bromcom`] client
 //! fetches a whole [`snapshot::Snapshot`], [`eligibility`] decides who comes through (a pure
 //! function producing a [`roster::Roster`] and [`roster::Exclusions`]), and [`store`] writes the
 //! difference into Postgres in one transaction. [`sync`] drives one school's run; [`daemon`]

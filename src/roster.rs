@@ -1,5 +1,5 @@
 //! What eligibility decides and the store writes: the [`Roster`] (exactly the rows of the
-//! roster tables of `shared/schema.md`, one vector a table, each sorted by its key) and the
+//! roster tables of `docs/schema.md`, one vector a table, each sorted by its key) and the
 //! [`Exclusions`] (every record left out, with every reason, and the links and memberships
 //! dropped, counted by reason).
 //!
@@ -209,7 +209,7 @@ pub enum ExcludedEntity {
     Collection,
 }
 
-/// Why a record, link or membership was left out. The codes are eligibility.md's.
+/// Why a record, link or membership was left out. The codes are docs/eligibility.md's.
 #[derive(
     Debug,
     Clone,

@@ -1,7 +1,7 @@
 //! Reading Bromcom rows into the typed [`Snapshot`]: the ONE place that knows Bromcom's column
 //! names and how its values are spelled. When a real partner account confirms or corrects a
 //! name, this file alone changes. Names marked `(assumed)` are the contract's guesses (see
-//! `shared/bromcom-api.md`); the rest are seen in public clients.
+//! `docs/bromcom-api.md`); the rest are seen in public clients.
 //!
 //! Rows are read straight from the page's JSON text as it is parsed ([`RowSeed`]): each key is
 //! matched against the entity's columns, unknown columns are skipped unread, and strings without

@@ -1,4 +1,4 @@
-//! The Bromcom API client of `shared/bromcom-api.md`: fetches every entity of one school over
+//! The Bromcom API client of `docs/bromcom-api.md`: fetches every entity of one school over
 //! HTTP (paging, retries, a cap on requests in flight) and returns a complete, typed
 //! [`Snapshot`](crate::snapshot::Snapshot) or an error naming the school, the entity and what
 //! went wrong. It never hands back half an entity.

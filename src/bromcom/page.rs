@@ -1,5 +1,5 @@
 //! One page's body read into typed rows: the `{"success": true, "data": [...]}` envelope of
-//! `shared/bromcom-api.md`, parsed in one pass, each row of `data` read by
+//! `docs/bromcom-api.md`, parsed in one pass, each row of `data` read by
 //! [`super::mapping::RowSeed`] as it goes by. Nothing of the page outlives this: no tree of JSON
 //! values is built, and the caller can let the body go as soon as the page is read.
 

@@ -1,6 +1,7 @@
 //! Reading each record entity (Students, Staff, Contacts, Collections) into a table keyed by ID,
-//! judging the two faults that eligibility.md's "Bad and odd input" names for records: rows that
-//! could not be read (`invalid_record`) and one ID with differing rows (`duplicate_id`).
+//! judging the two faults that docs/eligibility.md's "Bad and odd input" names for records:
+//! rows that could not be read (`invalid_record`) and one ID with differing rows
+//! (`duplicate_id`).
 //!
 //! Identical rows (after cleaning) count once. Where an ID has a bad row, or rows that differ,
 //! the record is unreadable: we never pick one row, so none of its own rules are judged.

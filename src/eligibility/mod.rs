@@ -1,4 +1,4 @@
-//! Who comes through: `shared/eligibility.md` as a pure function of a snapshot, today's date in
+//! Who comes through: `docs/eligibility.md` as a pure function of a snapshot, today's date in
 //! the school's zone and the school's name choice. No I/O, no clock, no database.
 //!
 //! The way through, one file a step:
@@ -14,7 +14,7 @@
 //!   [`Exclusions`](crate::roster::Exclusions), sorted by key.
 //! - `explain`: operator text that follows a ripple back to where it started.
 //!
-//! Choices where eligibility.md is silent are documented in the module that makes them; in
+//! Choices where docs/eligibility.md is silent are documented in the module that makes them; in
 //! short: unreadable records get only intake reasons from their own rows; derived reasons are
 //! judged against the final roster for every excluded record; a membership of an excluded (but
 //! existing) record is not counted as dropped; staff and students' email/phone rows are ignored

@@ -1,5 +1,5 @@
-//! The ripple between students, teachers and classes (eligibility.md, "The rules depend on each
-//! other"): the greatest set in which every student has a class, every class a student and a
+//! The ripple between students, teachers and classes (docs/eligibility.md, "The rules depend on
+//! each other"): the greatest set in which every student has a class, every class a student and a
 //! teacher, and every teacher a class, among the records that pass their own rules.
 //!
 //! Computed by counting, not by repeated sweeps: each alive record keeps how many alive

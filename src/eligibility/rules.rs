@@ -1,4 +1,4 @@
-//! The rules one record must pass on its own (eligibility.md, "Records and their rules" and
+//! The rules one record must pass on its own (docs/eligibility.md, "Records and their rules" and
 //! "Dates that bound a row"), kept apart from the ripple so each can be read against the text.
 //! Every function here expects rows already cleaned (trimmed, control characters removed,
 //! empty = `None`), which `cleaning` guarantees.

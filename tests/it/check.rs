@@ -142,7 +142,7 @@ async fn check_names_each_privilege_the_role_lacks() {
     let sim = start_sim(dataset(&[GRANTED])).await;
     let role = format!("bromsync_check_{}", rand::random::<u32>());
     let pool = db.store.pool();
-    // What the service role gets (README, least privilege), less two privileges.
+    // What the service role gets (docs/operations.md, least privilege), less two privileges.
     for sql in [
         format!("CREATE ROLE {role} LOGIN"),
         format!("GRANT USAGE ON SCHEMA public TO {role}"),

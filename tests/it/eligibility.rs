@@ -6,7 +6,7 @@
 //! - every excluded record's every reason is true, and nothing goes missing;
 //! - adding a complete student to a class that comes through never removes anything.
 //!
-//! The rules are re-stated here from eligibility.md, independently of `src/eligibility`.
+//! The rules are re-stated here from docs/eligibility.md, independently of `src/eligibility`.
 
 use std::collections::{BTreeMap, BTreeSet};
 

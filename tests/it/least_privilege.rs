@@ -1,7 +1,8 @@
 //! Least privilege, run as the real binary: only `migrate` creates the database or changes the
 //! schema; every other command checks that the schema is current and otherwise refuses, naming
-//! `bromsync migrate`; and `sync` and `why` work for a role given exactly the README's GRANTs
-//! (`deploy/grants.sql`) on a database whose PUBLIC privileges were revoked.
+//! `bromsync migrate`; and `sync` and `why` work for a role given exactly the GRANTs of
+//! `deploy/grants.sql` (docs/operations.md, least privilege) on a database whose PUBLIC
+//! privileges were revoked.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -1,4 +1,4 @@
-//! The words of the Bromcom contract (`shared/bromcom-api.md`) that both sides of it speak: the
+//! The words of the Bromcom contract (`docs/bromcom-api.md`) that both sides of it speak: the
 //! client in `bromsync` and the simulator in `bromsync-sim`. It holds names, not behaviour, so
 //! that the simulator can stand in for Bromcom without depending on the product it tests.
 
@@ -57,7 +57,7 @@ impl EntityKind {
     }
 }
 
-/// Compares two texts the way the contract does (`eligibility.md`): trimmed, ignoring case.
+/// Compares two texts the way the contract does (`docs/eligibility.md`): trimmed, ignoring case.
 pub fn same_text(a: &str, b: &str) -> bool {
     let (a, b) = (a.trim(), b.trim());
     a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()

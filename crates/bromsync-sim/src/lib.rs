@@ -1,6 +1,6 @@
 //! The Bromcom simulator: synthetic schools from a seed ([`generator`]), measured by [`shape`]
 //! and changed between runs by [`churn`], or a dataset from a JSON file ([`dataset`]), served
-//! over real HTTP per `shared/bromcom-api.md` ([`server`]) with switchable [`faults`]. Tests,
+//! over real HTTP per `docs/bromcom-api.md` ([`server`]) with switchable [`faults`]. Tests,
 //! the demo and the benchmark use it; `bromsync sim ...` ([`cli`]) runs it on its own.
 
 pub mod churn;

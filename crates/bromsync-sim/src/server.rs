@@ -1,4 +1,4 @@
-//! The simulator's HTTP server: serves a [`Dataset`] the way `shared/bromcom-api.md` says
+//! The simulator's HTTP server: serves a [`Dataset`] the way `docs/bromcom-api.md` says
 //! Bromcom does (paging by a literal `{page:N}` marker, credentials in headers, 401/403/404),
 //! with latency and [`faults`](super::faults) that tests switch at runtime, and a log of every
 //! request so tests can count attempts and check URLs.

@@ -1,5 +1,5 @@
-//! eligibility.md's worked examples, one test each. Where an example names only the reason that
-//! started a ripple, the test asserts the full set: derived reasons are judged against the
+//! docs/eligibility.md's worked examples, one test each. Where an example names only the reason
+//! that started a ripple, the test asserts the full set: derived reasons are judged against the
 //! final roster for every excluded record (see `exclusions.rs`), so e.g. in example 2 the class
 //! that lost its only student has also lost its only teacher.
 

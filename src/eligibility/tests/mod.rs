@@ -1,5 +1,5 @@
 //! Unit tests of `decide` and `explain` over whole small schools: the worked examples of
-//! eligibility.md one by one, then every rule and every odd input.
+//! docs/eligibility.md one by one, then every rule and every odd input.
 
 mod examples;
 mod odd_input;

@@ -1,4 +1,4 @@
-//! "Bad and odd input" of eligibility.md: unreadable rows, duplicate IDs, repeated pairs,
+//! "Bad and odd input" of docs/eligibility.md: unreadable rows, duplicate IDs, repeated pairs,
 //! dangling references, control characters.
 
 use super::support::*;

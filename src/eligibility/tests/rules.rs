@@ -1,4 +1,4 @@
-//! Every rule of eligibility.md on small schools built from worked example 1.
+//! Every rule of docs/eligibility.md on small schools built from worked example 1.
 
 use super::support::*;
 use crate::eligibility::decide;

@@ -1,5 +1,5 @@
 //! Builders for small schools: every record built here passes its own rules unless a test
-//! changes it, as in eligibility.md's worked examples.
+//! changes it, as in docs/eligibility.md's worked examples.
 
 use chrono::NaiveDate;
 

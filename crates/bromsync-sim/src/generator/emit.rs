@@ -1,5 +1,5 @@
 //! Turns one school's plan into rows exactly as the Bromcom API sends them (column names of
-//! `shared/bromcom-api.md`, dates as `yyyy-MM-ddT00:00:00`), adding the per-row mess of real
+//! `docs/bromcom-api.md`, dates as `yyyy-MM-ddT00:00:00`), adding the per-row mess of real
 //! data: padded text, missing titles, withdrawn or pending consent, blank names, preferred
 //! names, missing priorities, and the Emails/PersonTelephones rows of staff and students that
 //! the sync must ignore.
