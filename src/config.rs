@@ -35,11 +35,63 @@ pub struct Settings {
 }
 
 /// The daemon's health and metrics endpoints (`/healthz`, `/readyz`, `/metrics`): off unless
-/// `listen` is set.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// `listen` is set. `/metrics` has no authentication, so an address other than loopback is
+/// refused unless `allow_remote` says it is meant.
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSettings {
     pub listen: Option<std::net::SocketAddr>,
+    pub allow_remote: bool,
+    /// Connections open at once; one more is closed at once.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (or, kept alive, its next request).
+    pub header_read_timeout_secs: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            listen: None,
+            allow_remote: false,
+            max_connections: 64,
+            header_read_timeout_secs: 10,
+        }
+    }
+}
+
+impl HttpSettings {
+    pub fn limits(&self) -> crate::ops::endpoints::Limits {
+        crate::ops::endpoints::Limits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(addr) = self.listen
+            && !addr.ip().to_canonical().is_loopback()
+            && !self.allow_remote
+        {
+            return Err(invalid(
+                "http.listen",
+                format!(
+                    "{addr} is not a loopback address, and /metrics answers anyone who can reach it \
+                     (no authentication); listen on 127.0.0.1 or ::1, or set http.allow_remote = true \
+                     if other hosts are meant to reach it"
+                ),
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(invalid("http.max_connections", "must be at least 1"));
+        }
+        if self.header_read_timeout_secs == 0 {
+            return Err(invalid(
+                "http.header_read_timeout_secs",
+                "must be at least 1 (seconds)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -346,6 +398,7 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        self.http.validate()?;
         check_guard("sync.removal_guard", &self.sync.removal_guard)?;
         let mut seen = HashSet::new();
         for (index, school) in self.schools.iter().enumerate() {
@@ -485,5 +538,41 @@ mod tests {
         assert!(message.contains("schools[1].timezone") && message.contains("Europe/Atlantis"));
         let message = refused(&GOOD.replace("30 1 * * *", "30 1 * *"));
         assert!(message.contains("schools[1].schedule") && message.contains("30 1 * *"));
+    }
+
+    #[test]
+    fn a_listener_off_loopback_is_refused_unless_allowed() {
+        let with_http = |http: &str| {
+            GOOD.replace(
+                "[[schools]]\n        id = 20001",
+                &format!("{http}\n[[schools]]\n        id = 20001"),
+            )
+        };
+        for addr in ["0.0.0.0:9187", "192.0.2.7:9187", "[::]:9187"] {
+            let message = refused(&with_http(&format!("[http]\nlisten = \"{addr}\"")));
+            assert!(message.contains("http.listen"), "{message}");
+            assert!(message.contains("http.allow_remote"), "{message}");
+            let settings = from_toml(&with_http(&format!(
+                "[http]\nlisten = \"{addr}\"\nallow_remote = true"
+            )))
+            .unwrap_or_else(|e| panic!("{addr}: {e}"));
+            assert!(settings.http.allow_remote);
+        }
+        for addr in ["127.0.0.1:9187", "127.3.2.1:9187", "[::1]:9187"] {
+            let settings = from_toml(&with_http(&format!("[http]\nlisten = \"{addr}\"")))
+                .unwrap_or_else(|e| panic!("{addr}: {e}"));
+            assert_eq!(settings.http.limits().max_connections, 64);
+            assert_eq!(
+                settings.http.limits().header_read_timeout,
+                Duration::from_secs(10)
+            );
+        }
+        let message = refused(&with_http("[http]\nmax_connections = 0"));
+        assert!(message.contains("http.max_connections"), "{message}");
+        let message = refused(&with_http("[http]\nheader_read_timeout_secs = 0"));
+        assert!(
+            message.contains("http.header_read_timeout_secs"),
+            "{message}"
+        );
     }
 }
