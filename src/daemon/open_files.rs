@@ -11,7 +11,7 @@ use tracing::{info, warn};
 const UNLIMITED_TARGET: libc::rlim_t = 1 << 20;
 
 /// The soft and hard limits on open files now.
-pub fn current() -> std::io::Result<(u64, u64)> {
+pub fn current() -> std::io::Result<(libc::rlim_t, libc::rlim_t)> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

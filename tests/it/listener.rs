@@ -20,7 +20,7 @@ const SCHOOL: SchoolId = 83;
 /// A schedule that does not fire during a test.
 const NEVER_SOON: &str = "0 0 1 1 *";
 /// The daemon's open-files limit, soft and hard alike (so it cannot raise it).
-const OPEN_FILES: u64 = 256;
+const OPEN_FILES: libc::rlim_t = 256;
 /// More idle connections than that.
 const FLOOD: usize = 300;
 /// The cap on connections the test configures (the default too).
