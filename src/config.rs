@@ -1,7 +1,11 @@
 //! The configuration an operator writes: a TOML file, each key overridable from the environment
 //! as `BROMSYNC_<SECTION>__<KEY>` (and the database URL from `DATABASE_URL`). Loading checks
 //! everything a run will rely on, so that a wrong file is refused at start with a message that
-//! names the key and says what would be right, never half-way through a night's runs.
+//! names the key and says what would be right, never half-way through a night's runs. No error
+//! quotes the file's text (a syntax error gives its line, column and key: [`syntax`]) and a
+//! value echoed is clipped to 80 characters.
+
+pub mod syntax;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -35,11 +39,63 @@ pub struct Settings {
 }
 
 /// The daemon's health and metrics endpoints (`/healthz`, `/readyz`, `/metrics`): off unless
-/// `listen` is set.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// `listen` is set. `/metrics` has no authentication, so an address other than loopback is
+/// refused unless `allow_remote` says it is meant.
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSettings {
     pub listen: Option<std::net::SocketAddr>,
+    pub allow_remote: bool,
+    /// Connections open at once; one more is closed at once.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (or, kept alive, its next request).
+    pub header_read_timeout_secs: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            listen: None,
+            allow_remote: false,
+            max_connections: 64,
+            header_read_timeout_secs: 10,
+        }
+    }
+}
+
+impl HttpSettings {
+    pub fn limits(&self) -> crate::ops::endpoints::Limits {
+        crate::ops::endpoints::Limits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(addr) = self.listen
+            && !addr.ip().to_canonical().is_loopback()
+            && !self.allow_remote
+        {
+            return Err(invalid(
+                "http.listen",
+                format!(
+                    "{addr} is not a loopback address, and /metrics answers anyone who can reach it \
+                     (no authentication); listen on 127.0.0.1 or ::1, or set http.allow_remote = true \
+                     if other hosts are meant to reach it"
+                ),
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(invalid("http.max_connections", "must be at least 1"));
+        }
+        if self.header_read_timeout_secs == 0 {
+            return Err(invalid(
+                "http.header_read_timeout_secs",
+                "must be at least 1 (seconds)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -205,6 +261,11 @@ fn days(count: u32) -> Duration {
 pub enum ConfigError {
     #[error("cannot read configuration {path}: {message}")]
     Read { path: String, message: String },
+    #[error("configuration file {path}: {error}")]
+    Syntax {
+        path: String,
+        error: syntax::SyntaxError,
+    },
     #[error("configuration key `{key}`: {message}")]
     Invalid { key: String, message: String },
 }
@@ -216,11 +277,29 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// An error of the `config` crate, whose text may echo a value: every quoted part clipped.
+fn read_error(path: &str, error: &config::ConfigError) -> ConfigError {
+    ConfigError::Read {
+        path: path.to_owned(),
+        message: syntax::clip_quoted(&error.to_string()),
+    }
+}
+
 /// Loads the file, then the environment on top (`BROMSYNC_SECTION__KEY`, then `DATABASE_URL`
 /// when `database.url` is not set by a `BROMSYNC_` variable), then checks the result.
 pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        path: shown.clone(),
+        message: e.to_string(),
+    })?;
+    // The syntax is checked here, not by the `config` crate, whose error quotes the line.
+    syntax::check(&text).map_err(|error| ConfigError::Syntax {
+        path: shown.clone(),
+        error,
+    })?;
     let mut builder = config::Config::builder()
-        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .add_source(config::File::from_str(&text, config::FileFormat::Toml))
         .add_source(
             config::Environment::with_prefix("BROMSYNC")
                 .prefix_separator("_")
@@ -233,24 +312,22 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     {
         builder = builder
             .set_override("database.url", url)
-            .map_err(|e| invalid("DATABASE_URL", e.to_string()))?;
+            .map_err(|e| invalid("DATABASE_URL", syntax::clip_quoted(&e.to_string())))?;
     }
-    let raw = builder.build().map_err(|e| ConfigError::Read {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let raw = builder.build().map_err(|e| read_error(&shown, &e))?;
     checked(raw)
 }
 
 /// Parses a configuration given as TOML text (no environment), for tests and the demo.
 pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
+    syntax::check(text).map_err(|error| ConfigError::Syntax {
+        path: "<inline>".to_owned(),
+        error,
+    })?;
     let raw = config::Config::builder()
         .add_source(config::File::from_str(text, config::FileFormat::Toml))
         .build()
-        .map_err(|e| ConfigError::Read {
-            path: "<inline>".to_owned(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| read_error("<inline>", &e))?;
     checked(raw)
 }
 
@@ -275,7 +352,7 @@ fn section_variables() -> config::Map<String, String> {
 }
 
 fn describe_serde_error(error: &config::ConfigError) -> ConfigError {
-    let text = error.to_string();
+    let text = syntax::clip_quoted(&error.to_string());
     // config reports "<what is wrong> for key `x`" (and writes an array element's field as
     // `schools[1]timezone`); name the key the way the file spells it, once.
     match text.rsplit_once(" for key `") {
@@ -292,7 +369,8 @@ fn iana_zone<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Tz, D:
     let name = String::deserialize(deserializer)?;
     name.trim().parse().map_err(|_| {
         serde::de::Error::custom(format!(
-            "`{name}` is not an IANA time zone; write e.g. \"Europe/London\""
+            "`{}` is not an IANA time zone; write e.g. \"Europe/London\"",
+            syntax::clip(&name)
         ))
     })
 }
@@ -337,6 +415,13 @@ impl Settings {
         if self.bromcom.max_in_flight == 0 {
             return Err(invalid("bromcom.max_in_flight", "must be at least 1"));
         }
+        if self.bromcom.request_timeout < Duration::from_secs(1) {
+            return Err(invalid(
+                "bromcom.request_timeout",
+                "must be at least 1 (seconds): it bounds each whole request, and a shorter one \
+                 (0 in particular) would fail every request",
+            ));
+        }
         if self.bromcom.max_attempts == 0 {
             return Err(invalid("bromcom.max_attempts", "must be at least 1"));
         }
@@ -346,6 +431,7 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        self.http.validate()?;
         check_guard("sync.removal_guard", &self.sync.removal_guard)?;
         let mut seen = HashSet::new();
         for (index, school) in self.schools.iter().enumerate() {
@@ -485,5 +571,102 @@ mod tests {
         assert!(message.contains("schools[1].timezone") && message.contains("Europe/Atlantis"));
         let message = refused(&GOOD.replace("30 1 * * *", "30 1 * *"));
         assert!(message.contains("schools[1].schedule") && message.contains("30 1 * *"));
+    }
+
+    #[test]
+    fn a_listener_off_loopback_is_refused_unless_allowed() {
+        let with_http = |http: &str| {
+            GOOD.replace(
+                "[[schools]]\n        id = 20001",
+                &format!("{http}\n[[schools]]\n        id = 20001"),
+            )
+        };
+        for addr in ["0.0.0.0:9187", "192.0.2.7:9187", "[::]:9187"] {
+            let message = refused(&with_http(&format!("[http]\nlisten = \"{addr}\"")));
+            assert!(message.contains("http.listen"), "{message}");
+            assert!(message.contains("http.allow_remote"), "{message}");
+            let settings = from_toml(&with_http(&format!(
+                "[http]\nlisten = \"{addr}\"\nallow_remote = true"
+            )))
+            .unwrap_or_else(|e| panic!("{addr}: {e}"));
+            assert!(settings.http.allow_remote);
+        }
+        for addr in ["127.0.0.1:9187", "127.3.2.1:9187", "[::1]:9187"] {
+            let settings = from_toml(&with_http(&format!("[http]\nlisten = \"{addr}\"")))
+                .unwrap_or_else(|e| panic!("{addr}: {e}"));
+            assert_eq!(settings.http.limits().max_connections, 64);
+            assert_eq!(
+                settings.http.limits().header_read_timeout,
+                Duration::from_secs(10)
+            );
+        }
+        let message = refused(&with_http("[http]\nmax_connections = 0"));
+        assert!(message.contains("http.max_connections"), "{message}");
+        let message = refused(&with_http("[http]\nheader_read_timeout_secs = 0"));
+        assert!(
+            message.contains("http.header_read_timeout_secs"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_request_timeout_of_zero_is_refused_by_key() {
+        for timeout in ["0", "0.0", "0.2"] {
+            let message = refused(&GOOD.replace(
+                "application_id = \"app\"",
+                &format!("application_id = \"app\"\nrequest_timeout = {timeout}"),
+            ));
+            assert!(message.contains("bromcom.request_timeout"), "{message}");
+        }
+        let settings = from_toml(&GOOD.replace(
+            "application_id = \"app\"",
+            "application_id = \"app\"\nrequest_timeout = 1",
+        ))
+        .expect("one second is accepted");
+        assert_eq!(settings.bromcom.request_timeout, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_schedule_that_never_fires_is_refused_by_key() {
+        let message = refused(&GOOD.replace("30 1 * * *", "0 2 30 2 *"));
+        assert!(message.contains("schools[1].schedule"), "{message}");
+        assert!(message.contains("never fires"), "{message}");
+        let message = refused(&GOOD.replace(
+            "[[schools]]\n        id = 20001",
+            "[daemon]\nschedule = \"0 2 30 2 *\"\n[[schools]]\n        id = 20001",
+        ));
+        assert!(message.contains("daemon.schedule"), "{message}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_line_and_key_but_never_the_secret() {
+        let text = GOOD.replace(
+            "application_secret = \"s3cret-value\"",
+            "application_secret = \"s3cret-value",
+        );
+        let message = refused(&text);
+        assert!(!message.contains("s3cret"), "{message}");
+        assert!(
+            message.contains("line 7") && message.contains("(key `bromcom.application_secret`)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_echoed_value_is_clipped() {
+        let zone = format!("Europe/{}", "A".repeat(400));
+        let message = refused(&GOOD.replace("Europe/Dublin", &zone));
+        assert!(message.contains("schools[1].timezone"), "{message}");
+        assert!(
+            message.contains("characters)") && message.len() < 400,
+            "{message}"
+        );
+        let long = "p".repeat(400);
+        let message = refused(&GOOD.replace("max_connections", "x").replace(
+            "[bromcom]",
+            &format!("max_connections = \"{long}\"\n[bromcom]"),
+        ));
+        assert!(message.contains("database.max_connections"), "{message}");
+        assert!(message.len() < 400, "{message}");
     }
 }

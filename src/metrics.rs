@@ -17,6 +17,7 @@ pub const LAST_SUCCESS: &str = "bromsync_last_success_timestamp_seconds";
 pub const ROSTER_ROWS: &str = "bromsync_roster_rows";
 pub const EXCLUDED_RECORDS: &str = "bromsync_excluded_records";
 pub const BROMCOM_REQUESTS: &str = "bromsync_bromcom_requests_total";
+pub const HTTP_CONNECTIONS_REFUSED: &str = "bromsync_http_connections_refused_total";
 
 /// Run durations from a second to a few hours: a small school takes seconds, the largest over
 /// a slow Bromcom many minutes.
@@ -52,6 +53,10 @@ pub fn install() -> Result<PrometheusHandle, String> {
     metrics::describe_counter!(
         BROMCOM_REQUESTS,
         "Requests to Bromcom by entity and HTTP status (`error` when no answer came)."
+    );
+    metrics::describe_counter!(
+        HTTP_CONNECTIONS_REFUSED,
+        "Connections to /metrics, /healthz and /readyz closed at once because http.max_connections were open."
     );
     Ok(handle)
 }

@@ -13,6 +13,11 @@
 //!   runs once, at its first occurrence (01:30 BST, 00:30 UTC).
 //!
 //! Weekdays are written as in crontab: 0 or 7 is Sunday, 1 is Monday (or names: MON-FRI).
+//!
+//! An expression that matches no date at all (`0 2 30 2 *`: there is no 30 February) is
+//! refused. There is no year field, and from 1901 to 2099 the calendar's days of the month,
+//! months and weekdays repeat every 28 years, so an expression with no time in 2000-2099 has
+//! none ever; one that fires rarely (29 February, every four years) is accepted.
 
 use std::str::FromStr;
 
@@ -27,6 +32,10 @@ pub enum ScheduleError {
     FieldCount { expression: String, fields: usize },
     #[error("schedule `{expression}` is not a cron expression: {message}")]
     Syntax { expression: String, message: String },
+    #[error(
+        "schedule `{expression}` never fires: no date has that day of the month in that month (and weekday); e.g. \"0 2 * * *\" is 02:00 every day"
+    )]
+    Never { expression: String },
 }
 
 /// A checked cron schedule. Configuration reads it straight from its text, so a schedule that
@@ -58,8 +67,9 @@ impl PartialEq for CronSchedule {
 
 impl CronSchedule {
     pub fn parse(expression: &str) -> Result<CronSchedule, ScheduleError> {
+        let shown = crate::config::syntax::clip(expression);
         let syntax = |message: String| ScheduleError::Syntax {
-            expression: expression.to_owned(),
+            expression: shown.clone(),
             message,
         };
         let mut fields: Vec<String> = expression.split_whitespace().map(str::to_owned).collect();
@@ -68,14 +78,18 @@ impl CronSchedule {
             6 => {}
             count => {
                 return Err(ScheduleError::FieldCount {
-                    expression: expression.to_owned(),
+                    expression: shown,
                     fields: count,
                 });
             }
         }
         fields[5] = crontab_weekdays(&fields[5]).map_err(syntax)?;
-        let schedule =
-            cron::Schedule::from_str(&fields.join(" ")).map_err(|e| syntax(e.to_string()))?;
+        let schedule = cron::Schedule::from_str(&fields.join(" "))
+            .map_err(|e| syntax(cron_reason(&e.to_string())))?;
+        let since = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single();
+        if since.is_some_and(|since| schedule.after(&since).next().is_none()) {
+            return Err(ScheduleError::Never { expression: shown });
+        }
         Ok(CronSchedule {
             expression: expression.to_owned(),
             schedule,
@@ -114,6 +128,17 @@ impl CronSchedule {
         }
         best.map(|(_, instant)| instant)
     }
+}
+
+/// The cron crate's reason, without the copy of the expression (and a caret under it) that
+/// some of its messages start with, and with any value it quotes clipped.
+fn cron_reason(message: &str) -> String {
+    use crate::config::syntax::{clip_quoted_by, clip_to};
+    let last = message
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    clip_to(&clip_quoted_by(last.trim(), &['\'', '"', '`']), 200)
 }
 
 /// How far around `instant` wall-clock order and instant order may disagree: nothing when the
@@ -394,5 +419,44 @@ mod tests {
             };
             assert!(message.contains(&format!("`{bad}`")), "{message}");
         }
+    }
+
+    #[test]
+    fn a_schedule_that_never_fires_is_refused_and_a_rare_one_accepted() {
+        for never in [
+            "0 2 30 2 *",
+            "0 0 31 4 *",
+            "0 0 0 31 11 *",
+            "0 0 31 2,4,6 MON",
+        ] {
+            match CronSchedule::parse(never) {
+                Ok(_) => panic!("`{never}` was accepted"),
+                Err(e) => {
+                    assert!(matches!(e, ScheduleError::Never { .. }), "{never}: {e}");
+                    assert!(e.to_string().contains("never fires"), "{e}");
+                }
+            }
+        }
+        // 29 February on a Monday: next in 2044, then 2072. Rare, but it fires.
+        for rare in ["0 0 29 2 *", "0 0 29 2 MON", "0 0 31 12 *"] {
+            let schedule = CronSchedule::parse(rare).unwrap_or_else(|e| panic!("{rare}: {e}"));
+            assert!(
+                schedule
+                    .next_after(utc("2026-03-01T00:00:00Z"), London)
+                    .is_some(),
+                "{rare}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_expression_is_echoed_clipped() {
+        let long = format!("0 2 * * * {}", "x".repeat(300));
+        let message = CronSchedule::parse(&long)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(message.len() < 300, "{message}");
+        assert!(message.contains("characters)"), "{message}");
     }
 }

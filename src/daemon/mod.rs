@@ -11,6 +11,7 @@
 
 #[cfg(test)]
 mod limit_tests;
+pub mod open_files;
 pub mod runner;
 pub mod school;
 pub mod signals;
@@ -47,6 +48,7 @@ pub async fn run_command(config_path: Option<&Path>) -> u8 {
             return exit::BAD_CONFIG;
         }
     };
+    open_files::raise();
     // Signals are taken before anything can send one expecting the daemon to listen: the
     // default action of SIGUSR1 and SIGHUP would end the process.
     let (control_tx, control_rx) = mpsc::channel(16);
@@ -118,7 +120,13 @@ async fn serve_endpoints(
         })
     };
     let stop = CancellationToken::new();
-    let task = crate::ops::endpoints::serve(listener, metrics, ready, stop.clone());
-    info!(%addr, "serving /healthz, /readyz and /metrics");
+    let limits = settings.http.limits();
+    let task = crate::ops::endpoints::serve(listener, limits, metrics, ready, stop.clone());
+    info!(
+        %addr,
+        max_connections = limits.max_connections,
+        header_read_timeout_secs = limits.header_read_timeout.as_secs(),
+        "serving /healthz, /readyz and /metrics"
+    );
     Ok(Some((stop, task)))
 }

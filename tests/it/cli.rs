@@ -251,3 +251,32 @@ fn sim_shape_prints_the_generated_figures() {
         assert!(text.contains(figure), "{figure} missing:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_configuration_that_cannot_work_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("never.toml");
+    let base = "[database]\nurl = \"postgres://root@127.0.0.1:1/x\"\n[bromcom]\nbase_url = \"https://a.example\"\n\
+                application_id = \"a\"\napplication_secret = \"b\"\n";
+    for (extra, key) in [
+        ("[daemon]\nschedule = \"0 2 30 2 *\"\n", "daemon.schedule"),
+        (
+            "[[schools]]\nid = 1\nschedule = \"0 0 31 4 *\"\n",
+            "schools[0].schedule",
+        ),
+        ("request_timeout = 0\n", "bromcom.request_timeout"),
+    ] {
+        std::fs::write(&path, format!("{base}{extra}")).unwrap();
+        for command in ["run", "sync"] {
+            // Accepted, `run` would wait for its database for good: the limit ends it.
+            let output = tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                crate::harness::run_binary(&path, &[command], &[]),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("`{command}` accepted {key}"));
+            assert_eq!(output.status.code(), Some(2), "{command} {key}");
+            assert!(stderr(&output).contains(key), "{}", stderr(&output));
+        }
+    }
+}

@@ -899,3 +899,77 @@ async fn the_cap_on_requests_in_flight_holds_across_a_reload() {
     daemon.stop_cleanly(Duration::from_secs(10)).await;
     sim.shutdown().await;
 }
+
+/// A reload of a file whose TOML breaks on the secret's line: the failure is logged by line,
+/// column and key, the secret is in no log line (`stop_cleanly` checks every one), and the
+/// daemon keeps its configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_with_a_syntax_error_logs_where_it_is_but_not_the_secret() {
+    let db = TestDb::new().await;
+    let sim = simulator(&[43], Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let setup = Setup {
+        db_url: db_url_with_password(&db, 5432),
+        sim_url: sim.base_url(),
+        schedule: NEVER_SOON,
+        schools: vec![(43, None)],
+        grace_secs: 10,
+        retry_delays: "60",
+    };
+    let good = config_text(&setup);
+    let config = write_config(dir.path(), &good);
+    let daemon = DaemonProcess::spawn(&config, &[]);
+    daemon.started().await;
+
+    let secret_line = format!("application_secret = \"{APP_SECRET}\"");
+    assert!(good.contains(&secret_line));
+    let url_line = format!("url = \"{}\"", setup.db_url);
+    assert!(good.contains(&url_line));
+    for (broken, key) in [
+        (
+            good.replace(
+                &secret_line,
+                &format!("application_secret = \"{APP_SECRET}"),
+            ),
+            "bromcom.application_secret",
+        ),
+        (
+            good.replace(&url_line, &format!("url = {}", setup.db_url)),
+            "database.url",
+        ),
+    ] {
+        let failures = daemon.count("configuration reload failed");
+        write_config(dir.path(), &broken);
+        daemon.signal("HUP");
+        daemon
+            .wait_for(
+                "configuration reload failed",
+                failures + 1,
+                Duration::from_secs(10),
+            )
+            .await;
+        let lines = daemon.lines();
+        let failure = lines
+            .iter()
+            .rfind(|l| l.contains("configuration reload failed"))
+            .expect("the failure is logged");
+        assert!(
+            !failure.contains(APP_SECRET) && !failure.contains(DB_PASSWORD),
+            "{failure}"
+        );
+        assert!(
+            failure.contains("TOML syntax error at line") && failure.contains(key),
+            "{failure}"
+        );
+    }
+    daemon.signal("USR1");
+    wait_count(
+        db.store.pool(),
+        "SELECT count(*) FROM sync_runs WHERE school_id = 43 AND status = 'succeeded'",
+        1,
+        Duration::from_secs(10),
+    )
+    .await;
+    daemon.stop_cleanly(Duration::from_secs(10)).await;
+    sim.shutdown().await;
+}

@@ -14,6 +14,7 @@ mod harness;
 mod history;
 mod hostile;
 mod least_privilege;
+mod listener;
 mod metrics;
 mod ops_fixture;
 mod relay;

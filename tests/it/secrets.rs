@@ -334,3 +334,67 @@ async fn the_binary_at_trace_level_logs_no_secret_and_no_personal_data() {
     );
     sim.shutdown().await;
 }
+
+/// A configuration file whose TOML is broken on the secret's line, or on the database URL's:
+/// refused at start (exit 2) by line, column and key, and neither the secret nor the password
+/// is printed.
+#[tokio::test]
+async fn a_syntax_error_in_the_configuration_prints_neither_the_secret_nor_the_password() {
+    let sim = start_sim(generated(93, &[SCHOOL], 5)).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // The database is never reached: the file is refused first.
+    let url = format!("postgres://root:{DB_PASSWORD}@127.0.0.1:5432/nowhere");
+    let good = write_config(
+        dir.path(),
+        &url,
+        &sim,
+        100_000,
+        &[format!("id = {SCHOOL}")],
+        "",
+    );
+    let text = std::fs::read_to_string(&good).unwrap_or_else(|e| panic!("{e}"));
+    let secret_line = format!("application_secret = \"{APP_SECRET}\"");
+    let url_line = format!("url = \"{url}\"");
+    assert!(text.contains(&secret_line) && text.contains(&url_line));
+    for (broken, key) in [
+        (
+            text.replace(
+                &secret_line,
+                &format!("application_secret = \"{APP_SECRET}"),
+            ),
+            "bromcom.application_secret",
+        ),
+        (
+            text.replace(&url_line, &format!("url = {url}")),
+            "database.url",
+        ),
+        (
+            text.replace(
+                &secret_line,
+                &format!("application_secret = '''{APP_SECRET}"),
+            ),
+            "bromcom.application_secret",
+        ),
+    ] {
+        std::fs::write(&good, &broken).unwrap_or_else(|e| panic!("{e}"));
+        for command in ["run", "sync"] {
+            let output = tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                run_binary(&good, &[command], &[]),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("`{command}` did not stop"));
+            let shown = format!("{}{}", stdout(&output), stderr(&output));
+            assert_eq!(output.status.code(), Some(2), "{command}: {shown}");
+            assert!(
+                shown.contains("TOML syntax error at line")
+                    && shown.contains(&format!("(key `{key}`)")),
+                "{command}: {shown}"
+            );
+            for forbidden in [APP_SECRET, DB_PASSWORD] {
+                assert!(!shown.contains(forbidden), "{command}: {shown}");
+            }
+        }
+    }
+    sim.shutdown().await;
+}
