@@ -15,6 +15,7 @@ mod harness;
 mod history;
 mod hostile;
 mod least_privilege;
+mod log_capture;
 mod metrics;
 mod ops_fixture;
 mod relay;
