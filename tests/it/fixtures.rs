@@ -372,6 +372,17 @@ where
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// school, person, title, first name, last name, email, phone.
+type ParentRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
 fn s(text: &str) -> String {
     text.to_owned()
 }
@@ -490,7 +501,7 @@ async fn the_worked_examples_come_through_exactly_as_the_document_says() {
         ]
     );
 
-    let parents: Vec<(i64, i64, String, String, String, Option<String>, Option<String>)> = rows_of(
+    let parents: Vec<ParentRow> = rows_of(
         &db,
         "SELECT school_id, person_id, title, first_name, last_name, email, phone FROM parents ORDER BY 1, 2",
     )
