@@ -460,3 +460,70 @@ async fn a_resync_that_finds_the_lock_held_is_not_repeated() {
     assert_eq!(calls.len(), 1, "{calls:?}");
     stop(&tx, task).await;
 }
+
+/// A scheduled trigger that falls due while the school runs (here, a resync's run) is kept and
+/// run once more after that run, with its scheduled time; it is not dropped because the school
+/// was busy.
+#[tokio::test(start_paused = true)]
+async fn a_scheduled_trigger_during_a_run_runs_once_after_it() {
+    let fake = Arc::new(Fake {
+        duration: Duration::from_secs(5),
+        ..Fake::default()
+    });
+    // The schedule fires at 10:00:02, two seconds into the resync's five-second run.
+    let (tx, task) = start(settings(ONCE_SHORTLY, &[1], 4, &[]), &fake);
+    send(&tx, Control::ResyncAll).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fake.calls_of(1).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the scheduled trigger that came during the run was never run: {:?}",
+            fake.calls()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Nothing more comes before the next minute's time.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    stop(&tx, task).await;
+
+    let calls = fake.calls_of(1);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0].trigger, Trigger::Signal);
+    assert_eq!(calls[1].trigger, Trigger::Schedule);
+    let expected = Utc
+        .with_ymd_and_hms(2026, 1, 15, 10, 0, 2)
+        .single()
+        .unwrap_or_else(|| panic!("a fixed instant"));
+    assert_eq!(calls[1].scheduled_for, Some(expected));
+    // Once the first run had ended, not alongside it.
+    assert!(calls[1].at.duration_since(calls[0].at) >= Duration::from_millis(4950));
+    assert_eq!(fake.most_per_school.load(Ordering::SeqCst), 1);
+}
+
+/// As above with a resync already waiting when the scheduled time comes: the two make one more
+/// run, and it carries the scheduled trigger and its time (so that several daemons can agree
+/// on who carried it out), not the resync's.
+#[tokio::test(start_paused = true)]
+async fn a_scheduled_trigger_joins_a_waiting_resync_as_one_scheduled_run() {
+    let fake = Arc::new(Fake {
+        duration: Duration::from_secs(5),
+        ..Fake::default()
+    });
+    let (tx, task) = start(settings(ONCE_SHORTLY, &[1], 4, &[]), &fake);
+    send(&tx, Control::ResyncAll).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // A second resync waits behind the run; the schedule fires a second later.
+    send(&tx, Control::ResyncAll).await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    stop(&tx, task).await;
+
+    let calls = fake.calls_of(1);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0].trigger, Trigger::Signal);
+    assert_eq!(calls[1].trigger, Trigger::Schedule, "{calls:?}");
+    let expected = Utc
+        .with_ymd_and_hms(2026, 1, 15, 10, 0, 2)
+        .single()
+        .unwrap_or_else(|| panic!("a fixed instant"));
+    assert_eq!(calls[1].scheduled_for, Some(expected));
+}

@@ -712,7 +712,7 @@ async fn the_secret_never_appears_in_logs_or_errors() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = crate::log_capture::capture_on_this_thread(subscriber);
 
     let sim = start(school_dataset(10), 3).await;
     let mut cfg = config(&sim.base_url());

@@ -39,11 +39,17 @@ fn dates(choice: u8) -> (Option<NaiveDate>, Option<NaiveDate>) {
     }
 }
 
+/// Granted about half the time; otherwise every kind of "not granted": withdrawn, absent,
+/// `Pending`, empty, and text that only contains the word.
 fn consent(choice: u8) -> Option<String> {
     match choice {
         0 => Some("Withdrawn".into()),
         1 => None,
         2 => Some(" granted ".into()),
+        3 => Some("Pending".into()),
+        4 => Some(" pending".into()),
+        5 => Some(String::new()),
+        6 => Some("Not granted".into()),
         _ => Some("Granted".into()),
     }
 }
@@ -97,7 +103,7 @@ fn students() -> impl Strategy<Value = Vec<Student>> {
     prop::collection::vec(
         (
             1i64..14,
-            0u8..10,
+            0u8..14,
             0u8..12,
             0u8..12,
             0u8..3,
@@ -131,7 +137,7 @@ fn students() -> impl Strategy<Value = Vec<Student>> {
 }
 
 fn staff() -> impl Strategy<Value = Vec<Staff>> {
-    prop::collection::vec((1i64..8, 0u8..10, 0u8..10, 0u8..12, 0u8..12), 0..6).prop_map(|rows| {
+    prop::collection::vec((1i64..8, 0u8..14, 0u8..10, 0u8..12, 0u8..12), 0..6).prop_map(|rows| {
         rows.into_iter()
             .map(|(id, consent_choice, title, names, date_choice)| {
                 let (start_date, end_date) = dates(date_choice);
@@ -153,7 +159,7 @@ fn staff() -> impl Strategy<Value = Vec<Staff>> {
 }
 
 fn contacts() -> impl Strategy<Value = Vec<Contact>> {
-    prop::collection::vec((1i64..10, 0u8..10, 0u8..10, 0u8..10), 0..10).prop_map(|rows| {
+    prop::collection::vec((1i64..10, 0u8..14, 0u8..10, 0u8..10), 0..10).prop_map(|rows| {
         rows.into_iter()
             .map(|(id, consent_choice, title, names)| Contact {
                 person_id: id,

@@ -275,3 +275,89 @@ async fn readyz_says_503_while_the_database_does_not_answer() {
     signal(&daemon, "TERM");
     let _ = tokio::time::timeout(Duration::from_secs(20), daemon.wait()).await;
 }
+
+/// A run the removal guard refuses is counted as `refused`, never as `failed`: an alert on
+/// failed runs must not fire for a refusal an operator is meant to review, and the refusals
+/// must be countable on their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_refused_by_the_removal_guard_is_counted_as_refused_not_failed() {
+    let db = TestDb::new().await;
+    let sim = start_sim(dataset(&[SCHOOL])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // No removal at all is allowed without acceptance.
+    let config = write_config(
+        dir.path(),
+        &db.url,
+        &sim,
+        100_000,
+        &[format!("id = {SCHOOL}")],
+        &format!(
+            "[sync.removal_guard]\nmax_fraction = 0.0\nmax_count = 0\n\n\
+             [daemon]\nschedule = \"{NEVER_SOON}\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n"
+        ),
+    );
+    let mut daemon = spawn_daemon(&config);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_listening(&base).await;
+
+    signal(&daemon, "USR1");
+    wait_runs(&db, 1).await;
+    // A student leaves Bromcom: the next run would remove them, which the guard refuses.
+    let removed = sim.update_dataset(|d| {
+        bromsync_sim::churn::remove_rows(
+            d,
+            SCHOOL,
+            EntityKind::Students,
+            "studentID",
+            crate::ops_fixture::base(SCHOOL) + crate::ops_fixture::STUDENTS[2],
+        )
+    });
+    assert_eq!(removed, 1);
+    signal(&daemon, "USR1");
+
+    // Both runs are counted (whatever the outcome label), waited for on the counter itself.
+    let school = SCHOOL.to_string();
+    let runs_of = |samples: &Samples, outcome: &str| {
+        sample(
+            samples,
+            "bromsync_runs_total",
+            &[
+                ("school", school.as_str()),
+                ("trigger", "signal"),
+                ("outcome", outcome),
+            ],
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (samples, text) = loop {
+        let (status, text) = get(&format!("{base}/metrics")).await;
+        assert_eq!(status, 200, "{text}");
+        let samples = parse_prometheus(&text);
+        let counted: f64 = ["succeeded", "failed", "refused", "skipped"]
+            .iter()
+            .filter_map(|outcome| runs_of(&samples, outcome))
+            .sum();
+        if counted >= 2.0 {
+            break (samples, text);
+        }
+        assert!(Instant::now() < deadline, "two runs never counted: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM sync_runs ORDER BY run_id DESC LIMIT 1")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(status, "refused", "the guard did not refuse the run");
+    assert_eq!(runs_of(&samples, "succeeded"), Some(1.0), "{text}");
+    assert_eq!(runs_of(&samples, "refused"), Some(1.0), "{text}");
+    assert_eq!(runs_of(&samples, "failed"), None, "{text}");
+
+    signal(&daemon, "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(20), daemon.wait())
+        .await
+        .expect("the daemon stops")
+        .unwrap();
+    assert!(status.success());
+}

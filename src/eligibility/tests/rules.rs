@@ -486,3 +486,39 @@ fn the_answer_does_not_depend_on_input_order() {
     reversed.emails.reverse();
     assert_eq!(run(&reversed), forward);
 }
+
+#[test]
+fn pending_or_any_other_consent_than_granted_is_not_consent_for_students_and_contacts() {
+    for consent in [
+        "Pending",
+        " pending ",
+        "",
+        "Not granted",
+        "Granted?",
+        "Refused",
+    ] {
+        let mut school = example_one();
+        let waiting = 4300;
+        let mut pending = student(waiting);
+        pending.data_processing_consent = Some(consent.into());
+        school.students.push(pending);
+        school.associates.push(member(MA1, waiting));
+        let mut parent = contact(950);
+        parent.data_processing_consent = Some(consent.into());
+        school.contacts.push(parent);
+        school.student_contacts.push(link(950, A, "Mother", true));
+        let decision = run(&school);
+        assert_eq!(student_ids(&decision), vec![A], "consent {consent:?}");
+        assert_eq!(
+            reasons(&decision, Student, waiting),
+            vec![NoConsent],
+            "{consent:?}"
+        );
+        assert!(parent_ids(&decision).is_empty(), "consent {consent:?}");
+        assert_eq!(
+            reasons(&decision, Parent, 950),
+            vec![NoConsent],
+            "{consent:?}"
+        );
+    }
+}
