@@ -97,11 +97,12 @@ fn grants(database: &str, app_role: &str, owner_role: &str) -> String {
     text.replace(":\"database\"", &format!("\"{database}\""))
         .replace(":\"app_role\"", &format!("\"{app_role}\""))
         .replace(":\"owner_role\"", &format!("\"{owner_role}\""))
+        .replace(":'app_role'", &format!("'{app_role}'"))
 }
 
 /// Creates the fixture's database empty and locked down: PUBLIC keeps no privilege on it, so
-/// the fixture's role has only what `deploy/grants.sql` gives it.
-async fn lock_down(fixture: &Fixture) {
+/// the fixture's role has only what `deploy/grants.sql` gives it. Returns the owner role.
+async fn lock_down(fixture: &Fixture) -> String {
     execute(
         &format!("{}/postgres", server_url()),
         format!("CREATE DATABASE \"{}\"", fixture.database),
@@ -127,6 +128,33 @@ async fn lock_down(fixture: &Fixture) {
         ),
     )
     .await;
+    owner
+}
+
+/// The role may read `_sqlx_migrations` and nothing more: a row deleted there stops every
+/// command and the owner's next `migrate`.
+async fn assert_migrations_table_read_only(url: &str) {
+    let mut conn = PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("connect as the role: {e}"));
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("the role reads _sqlx_migrations: {e}"));
+    assert!(applied > 0);
+    for sql in [
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)",
+        "UPDATE _sqlx_migrations SET success = false",
+        "INSERT INTO _sqlx_migrations SELECT version + 1, description, installed_on, success, \
+           checksum, execution_time FROM _sqlx_migrations ORDER BY version DESC LIMIT 1",
+        "TRUNCATE _sqlx_migrations",
+    ] {
+        match sqlx::query(sql).execute(&mut conn).await {
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42501") => {}
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    let _ = conn.close().await;
 }
 
 #[tokio::test]
@@ -151,7 +179,7 @@ async fn only_migrate_creates_or_changes_the_schema_and_a_row_only_role_syncs() 
 
     // An empty database, locked down. The grants come before the migrations, as on a new
     // server: the default privileges must cover the tables `migrate` creates.
-    lock_down(&fixture).await;
+    let owner = lock_down(&fixture).await;
 
     // Not migrated: the commands refuse, name `bromsync migrate`, and create nothing.
     for (config, args) in [
@@ -229,6 +257,26 @@ async fn only_migrate_creates_or_changes_the_schema_and_a_row_only_role_syncs() 
         "{}",
         stdout(&output)
     );
+
+    // It reads the migrations table and may not write it: neither as the migrations left it
+    // (the grants came first, so the default privileges gave the writes), nor once the grants
+    // are run again after `migrate`. And `check` finds the role exactly what a run needs.
+    assert_migrations_table_read_only(&app_url).await;
+    execute(
+        &fixture.owner_url(),
+        grants(&fixture.database, &fixture.role, &owner),
+    )
+    .await;
+    assert_migrations_table_read_only(&app_url).await;
+    let output = run_binary(&app_config, &["check", "--json"], &[]).await;
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output))
+        .unwrap_or_else(|e| panic!("check --json ({e}): {}", stdout(&output)));
+    assert_eq!(
+        report["database"],
+        serde_json::json!({"ok": true, "migrations_pending": [], "missing_privileges": [],
+                           "role_problems": [], "error": null})
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
 
     // And it may not change the schema itself.
     let denied = {
@@ -378,7 +426,7 @@ async fn privileges_and_triggers(owner: &mut PgConnection, role: &str) -> Vec<St
 #[tokio::test]
 async fn the_row_only_role_cannot_run_its_code_as_the_owner() {
     let fixture = Fixture::new();
-    lock_down(&fixture).await;
+    let _owner = lock_down(&fixture).await;
     let store = Store::connect_and_migrate(&SecretString::from(fixture.owner_url()), 2)
         .await
         .unwrap_or_else(|e| panic!("migrate: {e}"));
