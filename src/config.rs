@@ -120,6 +120,9 @@ pub struct SyncSettings {
     pub room_retention_days: u32,
     /// How long record history (`bromsync history`) is kept.
     pub history_retention_days: u32,
+    /// A table is compared in full, whatever its edit count says, once its last full
+    /// comparison is this old (0: every run), so that an edit hidden from the count is repaired.
+    pub full_compare_every_hours: u32,
     pub removal_guard: RemovalGuard,
 }
 
@@ -128,6 +131,9 @@ impl Default for SyncSettings {
         SyncSettings {
             room_retention_days: 400,
             history_retention_days: 400,
+            // Not 24: a daily run starts a little later or earlier each day (the fetch comes
+            // first), and one a few minutes early must still compare in full.
+            full_compare_every_hours: 23,
             removal_guard: RemovalGuard::default(),
         }
     }
@@ -236,6 +242,9 @@ impl Settings {
             guard: self.guard_of(school),
             room_retention: days(self.sync.room_retention_days),
             history_retention: days(self.sync.history_retention_days),
+            full_compare_every: Duration::from_secs(
+                u64::from(self.sync.full_compare_every_hours) * 3600,
+            ),
             accept_removals: false,
             dry_run: false,
             scheduled_for: None,
@@ -519,6 +528,7 @@ mod tests {
         assert!(!settings.schools[0].sso);
         assert_eq!(settings.http.listen, None);
         assert_eq!(settings.sync.history_retention_days, 400);
+        assert_eq!(settings.sync.full_compare_every_hours, 23);
         let text = GOOD
             .replace("id = 20001", "id = 20001\nsso = true")
             .replace(

@@ -95,6 +95,7 @@ pub async fn run(args: &DemoArgs) -> u8 {
         guard: Default::default(),
         room_retention: std::time::Duration::from_secs(400 * 24 * 3600),
         history_retention: std::time::Duration::from_secs(400 * 24 * 3600),
+        full_compare_every: std::time::Duration::from_secs(23 * 3600),
         // The demo database is the demo's own: a new seed or size is a new school, not an
         // accident to guard against.
         accept_removals: true,

@@ -36,6 +36,9 @@ pub struct RunRequest {
     pub room_retention: Duration,
     /// How long record history is kept.
     pub history_retention: Duration,
+    /// A table whose last full comparison is this old is compared in full whatever its
+    /// fingerprint says (zero: every run).
+    pub full_compare_every: Duration,
     /// Write removals the guard would refuse (recorded on the run).
     pub accept_removals: bool,
     /// Decide and count, write nothing, record nothing.
@@ -290,7 +293,10 @@ async fn fetch_decide_write(
     .map_err(|_| SyncError::Decide { school_id })?;
 
     let staging = Instant::now();
-    let staged = lock.stage(prepared).await.map_err(store_error)?;
+    let staged = lock
+        .stage(prepared, request.full_compare_every)
+        .await
+        .map_err(store_error)?;
     tracing::debug!(
         stage_ms = millis(staging.elapsed()),
         "compared with the stored rows"

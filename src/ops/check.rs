@@ -35,6 +35,9 @@ pub struct DatabaseCheck {
     pub ok: bool,
     pub migrations_pending: Vec<String>,
     pub missing_privileges: Vec<String>,
+    /// What the role may do beyond what a run needs (a superuser, the schema's owner, a writer
+    /// of `_sqlx_migrations`): runs work, but the role is not the one `deploy/grants.sql` makes.
+    pub role_problems: Vec<String>,
     pub error: Option<String>,
 }
 
@@ -81,6 +84,7 @@ pub async fn check_database(settings: &Settings) -> DatabaseCheck {
         ok: false,
         migrations_pending: Vec::new(),
         missing_privileges: Vec::new(),
+        role_problems: Vec::new(),
         error: Some(error),
     };
     let store =
@@ -94,9 +98,12 @@ pub async fn check_database(settings: &Settings) -> DatabaseCheck {
     store.close().await;
     match readiness {
         Ok(readiness) => DatabaseCheck {
-            ok: readiness.migrations_pending.is_empty() && readiness.missing_privileges.is_empty(),
+            ok: readiness.migrations_pending.is_empty()
+                && readiness.missing_privileges.is_empty()
+                && readiness.role_problems.is_empty(),
             migrations_pending: readiness.migrations_pending,
             missing_privileges: readiness.missing_privileges,
+            role_problems: readiness.role_problems,
             error: None,
         },
         Err(e) => failed(e.to_string()),
@@ -181,6 +188,12 @@ fn print_text(settings: &Settings, report: &CheckReport) {
             println!(
                 "  the role lacks: {}; grant them (see README, least privilege)",
                 db.missing_privileges.join(", ")
+            );
+        }
+        for problem in &db.role_problems {
+            println!(
+                "  {problem}; run the service as a role given only deploy/grants.sql (see \
+                 docs/security.md, least privilege)"
             );
         }
     }

@@ -239,12 +239,18 @@ pub struct StagedRun<'c> {
 
 impl SchoolLock {
     /// Opens the run's transaction on the lock's connection, reads what the school has and
-    /// compares it with `prepared`. Nothing is written until [`StagedRun::commit`].
-    pub async fn stage(&mut self, prepared: PreparedRoster) -> Result<StagedRun<'_>, StoreError> {
+    /// compares it with `prepared`. Nothing is written until [`StagedRun::commit`]. A table
+    /// last compared in full `full_compare_every` ago or longer is read whatever its
+    /// fingerprint says.
+    pub async fn stage(
+        &mut self,
+        prepared: PreparedRoster,
+        full_compare_every: Duration,
+    ) -> Result<StagedRun<'_>, StoreError> {
         let school_id = self.school_id();
         let mut tx = self.connection().begin().await?;
         fingerprint::mark_as_run(&mut tx).await?;
-        let found = fingerprint::found(&mut tx, school_id).await?;
+        let found = fingerprint::found(&mut tx, school_id, full_compare_every).await?;
         let mut staged = Vec::with_capacity(prepared.tables.len());
         for (spec, new) in prepared.tables {
             let digest = fingerprint::digest(&new);

@@ -14,8 +14,15 @@
 //! run goes on is never taken for one it has seen: the next run finds a higher count and
 //! compares in full. A run marks its own transaction ([`mark_as_run`]) so that its writes, and
 //! other schools' runs' writes, do not count.
+//!
+//! The count cannot be trusted alone: any role that may write roster rows may also mark its
+//! transaction as a run's, and rows loaded with the triggers disabled are not counted. So a
+//! table goes unread only while its last full comparison (recorded with the fingerprint, by the
+//! database's clock) is younger than `sync.full_compare_every_hours`; past that, whatever the
+//! count says, the run reads the table and repairs what it finds.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use sqlx::PgConnection;
 
@@ -23,12 +30,15 @@ use super::StoreError;
 use super::copy_text::Lines;
 use crate::snapshot::SchoolId;
 
-/// One table as a run finds it before comparing: its edit count now, and what the last run
-/// that checked it for the school recorded.
+/// One table as a run finds it before comparing: its edit count now, what the last run that
+/// checked it for the school recorded, and whether that full comparison is recent enough to
+/// go on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Found {
     pub edits: i64,
     pub recorded: Option<Recorded>,
+    /// The last full comparison is younger than the configured interval.
+    pub compared_recently: bool,
 }
 
 /// What the last run that checked a table recorded of it.
@@ -42,6 +52,9 @@ pub(super) struct Recorded {
 impl Found {
     /// The table holds exactly the rows of `digest` (and how many), unread.
     pub(super) fn unchanged_rows(&self, digest: &[u8]) -> Option<i64> {
+        if !self.compared_recently {
+            return None;
+        }
         self.recorded
             .as_ref()
             .filter(|last| last.digest == digest && last.edits == self.edits)
@@ -75,21 +88,29 @@ struct FoundRow {
     digest: Option<Vec<u8>>,
     row_count: Option<i64>,
     recorded_edits: Option<i64>,
+    compared_recently: bool,
 }
 
-/// Every counted table's edit count, with what the school's last runs recorded of it; a table
-/// missing here has no count and is always compared in full.
+/// Every counted table's edit count, with what the school's last runs recorded of it and
+/// whether its last full comparison is younger than `full_compare_every`; a table missing here
+/// has no count and is always compared in full.
 pub(super) async fn found(
     conn: &mut PgConnection,
     school_id: SchoolId,
+    full_compare_every: Duration,
 ) -> Result<HashMap<String, Found>, StoreError> {
+    // Zero seconds: no earlier comparison is younger than the transaction's now().
+    let seconds = i64::try_from(full_compare_every.as_secs()).unwrap_or(i64::MAX);
     let rows: Vec<FoundRow> = sqlx::query_as(
-        "SELECT e.table_name, e.edits, f.digest, f.row_count, f.edits AS recorded_edits \
+        "SELECT e.table_name, e.edits, f.digest, f.row_count, f.edits AS recorded_edits, \
+                coalesce(f.compared_at > now() - make_interval(secs => $2::double precision), \
+                         false) AS compared_recently \
            FROM roster_edits e \
            LEFT JOIN roster_fingerprints f \
              ON f.school_id = $1 AND f.table_name = e.table_name",
     )
     .bind(school_id)
+    .bind(seconds)
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows
@@ -106,6 +127,7 @@ pub(super) async fn found(
             let found = Found {
                 edits: row.edits,
                 recorded,
+                compared_recently: row.compared_recently,
             };
             (row.table_name, found)
         })
@@ -113,7 +135,8 @@ pub(super) async fn found(
 }
 
 /// Records, in the run's transaction, what the run left in each of `tables`: the digest and
-/// count of its rows, and the edit count found before comparing.
+/// count of its rows, the edit count found before comparing, and that it compared them in full
+/// now (the transaction's start, by the database's clock).
 pub(super) async fn record(
     conn: &mut PgConnection,
     school_id: SchoolId,
@@ -127,10 +150,13 @@ pub(super) async fn record(
     let rows: Vec<i64> = tables.iter().map(|(_, r)| r.rows).collect();
     let edits: Vec<i64> = tables.iter().map(|(_, r)| r.edits).collect();
     sqlx::query(
-        "INSERT INTO roster_fingerprints (school_id, table_name, digest, row_count, edits) \
-         SELECT $1, t.* FROM unnest($2::text[], $3::bytea[], $4::bigint[], $5::bigint[]) AS t \
+        "INSERT INTO roster_fingerprints \
+           (school_id, table_name, digest, row_count, edits, compared_at) \
+         SELECT $1, t.*, now() \
+           FROM unnest($2::text[], $3::bytea[], $4::bigint[], $5::bigint[]) AS t \
          ON CONFLICT (school_id, table_name) DO UPDATE SET digest = EXCLUDED.digest, \
-           row_count = EXCLUDED.row_count, edits = EXCLUDED.edits",
+           row_count = EXCLUDED.row_count, edits = EXCLUDED.edits, \
+           compared_at = EXCLUDED.compared_at",
     )
     .bind(school_id)
     .bind(names)
@@ -164,6 +190,7 @@ mod tests {
                 rows: 12,
                 edits,
             }),
+            compared_recently: true,
         };
         assert_eq!(
             found(3, Some((digest.clone(), 3))).unchanged_rows(&digest),
@@ -178,6 +205,22 @@ mod tests {
             None
         );
         assert_eq!(found(3, None).unchanged_rows(&digest), None);
+    }
+
+    #[test]
+    fn a_table_not_compared_in_full_lately_is_read_whatever_its_fingerprint() {
+        let digest = vec![1; 16];
+        let found = |compared_recently| Found {
+            edits: 3,
+            recorded: Some(Recorded {
+                digest: digest.clone(),
+                rows: 12,
+                edits: 3,
+            }),
+            compared_recently,
+        };
+        assert_eq!(found(true).unchanged_rows(&digest), Some(12));
+        assert_eq!(found(false).unchanged_rows(&digest), None);
     }
 
     #[test]

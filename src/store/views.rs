@@ -202,6 +202,42 @@ pub struct DatabaseReadiness {
     pub migrations_pending: Vec<String>,
     /// What the role lacks, as `PRIVILEGE on object` (e.g. `INSERT on students`).
     pub missing_privileges: Vec<String>,
+    /// What the role may do that a run never needs and that `deploy/grants.sql` does not give:
+    /// being a superuser, owning the schema, writing `_sqlx_migrations` (most fundamental
+    /// only: a superuser owns everything, an owner writes every table).
+    pub role_problems: Vec<String>,
+}
+
+/// One row of [`Store::readiness`]'s question about the role.
+#[derive(sqlx::FromRow)]
+struct RoleFacts {
+    role: String,
+    schema: String,
+    superuser: bool,
+    owns_schema: bool,
+    writes_migrations: bool,
+}
+
+impl RoleFacts {
+    fn problems(&self) -> Vec<String> {
+        let role = &self.role;
+        let problem = if self.superuser {
+            format!("the role {role} is a superuser")
+        } else if self.owns_schema {
+            format!(
+                "the role {role} owns schema {} (it may change the schema and switch off its triggers)",
+                self.schema
+            )
+        } else if self.writes_migrations {
+            format!(
+                "the role {role} may write _sqlx_migrations (a run only reads it; a row deleted \
+                 stops every command and the next `bromsync migrate`)"
+            )
+        } else {
+            return Vec::new();
+        };
+        vec![problem]
+    }
 }
 
 /// Tables a run reads and writes, every one with SELECT, INSERT, UPDATE and DELETE (a run only
@@ -256,9 +292,24 @@ impl Store {
         .bind(RUN_TABLES.as_slice())
         .fetch_all(&self.pool)
         .await?;
+        // Owning the schema includes being a member of its owner (e.g. `pg_database_owner`, which
+        // owns `public` and has the database's owner as member).
+        let role: Option<RoleFacts> = sqlx::query_as(
+            "SELECT current_user::text AS role, n.nspname::text AS schema, \
+                    r.rolsuper AS superuser, \
+                    pg_has_role(current_user, n.nspowner, 'USAGE') AS owns_schema, \
+                    coalesce(has_table_privilege(to_regclass($1), \
+                      'INSERT, UPDATE, DELETE, TRUNCATE'), false) AS writes_migrations \
+               FROM pg_roles r, pg_namespace n \
+              WHERE r.rolname = current_user AND n.nspname = current_schema()",
+        )
+        .bind(schema::MIGRATOR.table_name.as_ref())
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(DatabaseReadiness {
             migrations_pending,
             missing_privileges,
+            role_problems: role.map(|role| role.problems()).unwrap_or_default(),
         })
     }
 

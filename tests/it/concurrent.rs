@@ -192,7 +192,10 @@ async fn an_edit_committed_while_a_run_writes_is_repaired_by_the_next_run() {
         .await
         .expect("lock")
         .expect("the school is free");
-    let staged = lock.stage(prepare(&decision)).await.expect("stage");
+    let staged = lock
+        .stage(prepare(&decision), Duration::from_secs(23 * 3600))
+        .await
+        .expect("stage");
     assert!(staged.tables_read().contains(&"students"));
     let students = staged
         .diffs()
@@ -270,4 +273,89 @@ async fn every_teachers_column_but_the_room_counts_as_an_edit() {
     .await
     .expect("trigger columns");
     assert_eq!(uncounted, ["room"]);
+}
+
+/// Any role that may edit roster rows may mark its transaction as a run's, and its edit then
+/// raises no count: the fingerprint alone would let that table go unread for ever. Once the
+/// table's last full comparison is older than the configured interval, the next run reads it
+/// whatever the count says, and repairs the edit.
+#[tokio::test]
+async fn a_hidden_edit_is_repaired_once_the_last_full_compare_is_old_enough() {
+    let db = TestDb::new().await;
+    let sim = start_sim(generated(37, &[FIRST], 120)).await;
+    let client = client_for(&sim);
+    let ctx = bromsync::sync::SyncContext {
+        store: db.store.clone(),
+        client: client.clone(),
+    };
+    let every = Duration::from_secs(6 * 3600);
+    let run = || {
+        let mut request = request(FIRST);
+        request.full_compare_every = every;
+        bromsync::sync::run_school(&ctx, request)
+    };
+    let first = succeeded(run().await.expect("first run"));
+    assert_eq!(first.tables_read.len(), 10, "{:?}", first.tables_read);
+
+    let pool = db.store.pool();
+    let mut tx = pool.begin().await.expect("begin");
+    for sql in [
+        "SET LOCAL bromsync.run = 'on'",
+        "UPDATE students SET first_name = 'Hidden' WHERE student_id = (SELECT min(student_id) FROM students)",
+    ] {
+        sqlx::query(sql).execute(&mut *tx).await.expect(sql);
+    }
+    tx.commit().await.expect("commit");
+    let hidden = differences_from_eligibility(&db, &client, FIRST).await;
+    assert!(!hidden.is_empty(), "the edit shows");
+
+    // The last full comparison is recent: the count, which the edit did not raise, decides.
+    let recent = succeeded(run().await.expect("second run"));
+    assert!(recent.tables_read.is_empty(), "{:?}", recent.tables_read);
+    assert_eq!(
+        differences_from_eligibility(&db, &client, FIRST).await,
+        hidden,
+        "the hidden edit stays while the last full comparison is recent"
+    );
+
+    // Just inside the interval, still unread; just past it, every table is read.
+    let age = |seconds: u64| {
+        sqlx::query(
+            "UPDATE roster_fingerprints \
+                SET compared_at = now() - make_interval(secs => $1::double precision)",
+        )
+        .bind(i64::try_from(seconds).expect("seconds"))
+        .execute(pool)
+    };
+    age(every.as_secs() - 60)
+        .await
+        .expect("age the fingerprints");
+    let inside = succeeded(run().await.expect("third run"));
+    assert!(inside.tables_read.is_empty(), "{:?}", inside.tables_read);
+    age(every.as_secs() + 60)
+        .await
+        .expect("age the fingerprints");
+    let repairing = succeeded(run().await.expect("fourth run"));
+    assert_eq!(
+        repairing.tables_read.len(),
+        10,
+        "{:?}",
+        repairing.tables_read
+    );
+    assert_eq!(change_in(&repairing, "students").changed, 1);
+    let differences = differences_from_eligibility(&db, &client, FIRST).await;
+    assert!(differences.is_empty(), "{differences:?}");
+
+    // Compared in full just now: the next run reads nothing again; with an interval of zero,
+    // every run compares in full.
+    let after = succeeded(run().await.expect("fifth run"));
+    assert!(after.tables_read.is_empty(), "{:?}", after.tables_read);
+    let mut every_run = request(FIRST);
+    every_run.full_compare_every = Duration::ZERO;
+    let zero = succeeded(
+        bromsync::sync::run_school(&ctx, every_run)
+            .await
+            .expect("run with zero"),
+    );
+    assert_eq!(zero.tables_read.len(), 10, "{:?}", zero.tables_read);
 }

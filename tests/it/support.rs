@@ -142,6 +142,7 @@ pub fn request(school: SchoolId) -> RunRequest {
         guard: RemovalGuard::default(),
         room_retention: Duration::from_secs(3600),
         history_retention: Duration::from_secs(400 * 24 * 3600),
+        full_compare_every: Duration::from_secs(23 * 3600),
         accept_removals: false,
         dry_run: false,
         scheduled_for: None,
