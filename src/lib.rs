@@ -33,4 +33,5 @@ pub mod store;
 pub mod sync;
 pub mod telemetry;
 pub mod text;
+pub mod trigger;
 pub mod why;

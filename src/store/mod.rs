@@ -24,6 +24,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
+/// Kept here too, where callers have always found it.
+pub use crate::trigger::Trigger;
 pub use apply::{
     ApplyOptions, ApplyOutcome, ChangedRow, PreparedRoster, StagedRun, TableChange, TableDiff,
     prepare,
@@ -31,7 +33,7 @@ pub use apply::{
 pub use history::{HISTORY_ENTITIES, HistoryEvent};
 pub use lock::SchoolLock;
 pub use read::StoredExclusion;
-pub use runs::{RunRecord, RunStatus, Trigger};
+pub use runs::{RunRecord, RunStatus};
 pub use tables::ROSTER_TABLES;
 pub use views::{
     DatabaseReadiness, ExportClass, ExportGroup, ExportParent, ExportStudent, ExportTeacher,
