@@ -14,7 +14,7 @@ use crate::report::print_outcome;
 use crate::roster::ExcludedEntity;
 use crate::snapshot::SchoolId;
 use crate::store::{Store, Trigger};
-use crate::sync::SyncContext;
+use crate::sync::{RunRequest, SyncContext};
 use crate::telemetry::{self, LogFormat};
 use crate::why;
 
@@ -305,7 +305,7 @@ async fn sync_command(settings: &Settings, args: &SyncArgs) -> u8 {
     let requests = chosen
         .into_iter()
         .map(|school| {
-            let mut request = settings.run_request(school, Trigger::Manual);
+            let mut request = RunRequest::new(settings, school, Trigger::Manual);
             request.accept_removals = args.accept_removals;
             request.dry_run = args.dry_run;
             request

@@ -19,8 +19,6 @@ use crate::bromcom::ClientConfig;
 use crate::roster::NameChoice;
 use crate::schedule::CronSchedule;
 use crate::snapshot::SchoolId;
-use crate::store::Trigger;
-use crate::sync::RunRequest;
 
 /// The whole configuration, checked.
 #[derive(Clone, Debug, Deserialize)]
@@ -121,6 +119,18 @@ pub struct SyncSettings {
     /// How long record history (`bromsync history`) is kept.
     pub history_retention_days: u32,
     pub removal_guard: RemovalGuard,
+}
+
+impl SyncSettings {
+    /// How long a leaving teacher's room is kept.
+    pub fn room_retention(&self) -> Duration {
+        days(self.room_retention_days)
+    }
+
+    /// How long record history is kept.
+    pub fn history_retention(&self) -> Duration {
+        days(self.history_retention_days)
+    }
 }
 
 impl Default for SyncSettings {
@@ -225,21 +235,6 @@ impl Settings {
     /// The schedule of one school: its own, or the daemon's.
     pub fn schedule_of<'a>(&'a self, school: &'a SchoolSettings) -> &'a CronSchedule {
         school.schedule.as_ref().unwrap_or(&self.daemon.schedule)
-    }
-
-    /// A manual-style run request for one school, with the settings' guard and room retention;
-    /// the caller sets what its command adds (accepting removals, a dry run, a scheduled time).
-    pub fn run_request(&self, school: &SchoolSettings, trigger: Trigger) -> RunRequest {
-        RunRequest {
-            school: school.clone(),
-            trigger,
-            guard: self.guard_of(school),
-            room_retention: days(self.sync.room_retention_days),
-            history_retention: days(self.sync.history_retention_days),
-            accept_removals: false,
-            dry_run: false,
-            scheduled_for: None,
-        }
     }
 
     /// The removal guard of one school: its own, or the sync's.

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tracing::{Instrument, info, warn};
 
 use crate::bromcom::{self, FetchError};
-use crate::config::{RemovalGuard, SchoolSettings};
+use crate::config::{RemovalGuard, SchoolSettings, Settings};
 use crate::eligibility;
 use crate::roster::Decision;
 use crate::snapshot::SchoolId;
@@ -42,6 +42,23 @@ pub struct RunRequest {
     pub dry_run: bool,
     /// The scheduled trigger this run carries out, when the schedule started it.
     pub scheduled_for: Option<DateTime<Utc>>,
+}
+
+impl RunRequest {
+    /// A manual-style run request for one school, with the settings' guard and room retention;
+    /// the caller sets what its command adds (accepting removals, a dry run, a scheduled time).
+    pub fn new(settings: &Settings, school: &SchoolSettings, trigger: Trigger) -> RunRequest {
+        RunRequest {
+            school: school.clone(),
+            trigger,
+            guard: settings.guard_of(school),
+            room_retention: settings.sync.room_retention(),
+            history_retention: settings.sync.history_retention(),
+            accept_removals: false,
+            dry_run: false,
+            scheduled_for: None,
+        }
+    }
 }
 
 /// A table whose removals the guard refuses.

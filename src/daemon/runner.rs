@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use crate::bromcom::RequestSlots;
 use crate::config::{DatabaseSettings, SchoolSettings, Settings};
 use crate::store::{Store, Trigger};
-use crate::sync::{self, RunOutcome, SkipReason, SyncContext};
+use crate::sync::{self, RunOutcome, RunRequest, SkipReason, SyncContext};
 
 /// One run the daemon wants done.
 #[derive(Clone, Debug)]
@@ -188,7 +188,7 @@ impl SyncRunner {
             Err(e) => return JobOutcome::Failed(e.clone()),
         };
         let ctx = SyncContext { store, client };
-        let mut request = job.settings.run_request(&job.school, job.trigger);
+        let mut request = RunRequest::new(&job.settings, &job.school, job.trigger);
         request.scheduled_for = job.scheduled_for;
         match sync::run_school(&ctx, request).await {
             Ok(RunOutcome::Succeeded(_)) | Ok(RunOutcome::DryRun(_)) => JobOutcome::Succeeded,
