@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::bromcom::ClientConfig;
+use crate::clip::{clip, clip_quoted};
 use crate::roster::NameChoice;
 use crate::schedule::CronSchedule;
 use crate::snapshot::SchoolId;
@@ -276,7 +277,7 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
 fn read_error(path: &str, error: &config::ConfigError) -> ConfigError {
     ConfigError::Read {
         path: path.to_owned(),
-        message: syntax::clip_quoted(&error.to_string()),
+        message: clip_quoted(&error.to_string()),
     }
 }
 
@@ -307,7 +308,7 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     {
         builder = builder
             .set_override("database.url", url)
-            .map_err(|e| invalid("DATABASE_URL", syntax::clip_quoted(&e.to_string())))?;
+            .map_err(|e| invalid("DATABASE_URL", clip_quoted(&e.to_string())))?;
     }
     let raw = builder.build().map_err(|e| read_error(&shown, &e))?;
     checked(raw)
@@ -347,7 +348,7 @@ fn section_variables() -> config::Map<String, String> {
 }
 
 fn describe_serde_error(error: &config::ConfigError) -> ConfigError {
-    let text = syntax::clip_quoted(&error.to_string());
+    let text = clip_quoted(&error.to_string());
     // config reports "<what is wrong> for key `x`" (and writes an array element's field as
     // `schools[1]timezone`); name the key the way the file spells it, once.
     match text.rsplit_once(" for key `") {
@@ -365,7 +366,7 @@ fn iana_zone<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Tz, D:
     name.trim().parse().map_err(|_| {
         serde::de::Error::custom(format!(
             "`{}` is not an IANA time zone; write e.g. \"Europe/London\"",
-            syntax::clip(&name)
+            clip(&name)
         ))
     })
 }

@@ -16,6 +16,7 @@
 pub mod batch;
 pub mod bromcom;
 pub mod cli;
+pub mod clip;
 pub mod config;
 pub mod daemon;
 #[cfg(feature = "sim")]
