@@ -63,8 +63,8 @@ impl Default for HttpSettings {
 }
 
 impl HttpSettings {
-    pub fn limits(&self) -> crate::ops::endpoints::Limits {
-        crate::ops::endpoints::Limits {
+    pub fn limits(&self) -> crate::http::Limits {
+        crate::http::Limits {
             max_connections: self.max_connections,
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
         }

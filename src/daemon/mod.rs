@@ -103,11 +103,11 @@ async fn serve_endpoints(
         eprintln!("bromsync: cannot set up metrics: {e}");
         exit::FAILED
     })?;
-    let listener = crate::ops::endpoints::bind(addr).await.map_err(|e| {
+    let listener = crate::http::bind(addr).await.map_err(|e| {
         eprintln!("bromsync: cannot listen on {addr} (http.listen): {e}");
         exit::FAILED
     })?;
-    let ready: crate::ops::endpoints::ReadyCheck = {
+    let ready: crate::http::ReadyCheck = {
         let runner = Arc::clone(runner);
         Arc::new(move || {
             let runner = Arc::clone(&runner);
@@ -121,7 +121,7 @@ async fn serve_endpoints(
     };
     let stop = CancellationToken::new();
     let limits = settings.http.limits();
-    let task = crate::ops::endpoints::serve(listener, limits, metrics, ready, stop.clone());
+    let task = crate::http::serve(listener, limits, metrics, ready, stop.clone());
     info!(
         %addr,
         max_connections = limits.max_connections,
