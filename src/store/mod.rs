@@ -8,6 +8,7 @@
 
 mod apply;
 mod copy_text;
+mod diff;
 mod fingerprint;
 mod history;
 mod lock;
@@ -26,10 +27,8 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 
 /// Kept here too, where callers have always found it.
 pub use crate::trigger::Trigger;
-pub use apply::{
-    ApplyOptions, ApplyOutcome, ChangedRow, PreparedRoster, StagedRun, TableChange, TableDiff,
-    prepare,
-};
+pub use apply::{ApplyOptions, ApplyOutcome, PreparedRoster, StagedRun, prepare};
+pub use diff::{ChangedRow, TableChange, TableDiff};
 pub use history::{HISTORY_ENTITIES, HistoryEvent};
 pub use lock::SchoolLock;
 pub use read::StoredExclusion;
