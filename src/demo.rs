@@ -88,7 +88,7 @@ pub async fn run(args: &DemoArgs) -> u8 {
             return exit::FAILED;
         }
     };
-    let ctx = SyncContext { store, client };
+    let ctx = SyncContext::new(store, client);
     let request = RunRequest {
         school,
         trigger: Trigger::Manual,

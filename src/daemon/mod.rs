@@ -32,11 +32,12 @@ pub use school::{Clock, SystemClock};
 pub use supervisor::{Control, Daemon};
 
 use crate::exit;
+use crate::sync::RunHooks;
 
 /// `bromsync --config FILE run`: loads the configuration (refusing a bad one with exit code
 /// 2), then runs until SIGTERM or SIGINT and exits 0. Never exits because a school failed or
-/// the database is down.
-pub async fn run_command(config_path: Option<&Path>) -> u8 {
+/// the database is down. `hooks` go to every run (tests' only; see [`RunHooks`]).
+pub async fn run_command(config_path: Option<&Path>, hooks: RunHooks) -> u8 {
     let Some(path) = config_path else {
         eprintln!("bromsync: no configuration given; pass --config FILE (see config/example.toml)");
         return exit::BAD_CONFIG;
@@ -59,7 +60,7 @@ pub async fn run_command(config_path: Option<&Path>) -> u8 {
             return exit::FAILED;
         }
     };
-    let runner = Arc::new(SyncRunner::new(&settings));
+    let runner = Arc::new(SyncRunner::new(&settings, hooks));
     let endpoints = match serve_endpoints(&settings, &runner).await {
         Ok(endpoints) => endpoints,
         Err(code) => return code,
