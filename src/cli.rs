@@ -14,7 +14,7 @@ use crate::report::print_outcome;
 use crate::roster::ExcludedEntity;
 use crate::snapshot::SchoolId;
 use crate::store::{Store, Trigger};
-use crate::sync::SyncContext;
+use crate::sync::{Hook, RunHooks, RunRequest, SyncContext};
 use crate::telemetry::{self, LogFormat};
 use crate::why;
 
@@ -224,7 +224,7 @@ async fn dispatch(cli: Cli) -> u8 {
                 exit::FAILED
             }
         },
-        Command::Run => crate::daemon::run_command(cli.config.as_deref()).await,
+        Command::Run => crate::daemon::run_command(cli.config.as_deref(), hooks_for_tests()).await,
     }
 }
 
@@ -275,7 +275,28 @@ pub async fn context(settings: &Settings) -> Result<SyncContext, u8> {
         eprintln!("bromsync: cannot set up the Bromcom client: {e}");
         exit::BAD_CONFIG
     })?;
-    Ok(SyncContext { store, client })
+    Ok(SyncContext {
+        store,
+        client,
+        hooks: hooks_for_tests(),
+    })
+}
+
+/// Test-only, and read here at the process's edge so that the run itself reads no
+/// environment: with `TEST_BROMSYNC_PAUSE_BEFORE_COMMIT_MS` set, each run waits that long
+/// before it writes ([`RunHooks::before_commit`]). The integration tests that signal or kill
+/// the process itself in the middle of a write (`tests/it/daemon.rs`, `tests/it/faults.rs`)
+/// have no other way in; a test that can run in-process sets the hook through the library.
+fn hooks_for_tests() -> RunHooks {
+    let pause = std::env::var("TEST_BROMSYNC_PAUSE_BEFORE_COMMIT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(std::time::Duration::from_millis);
+    RunHooks {
+        before_commit: pause.map(|pause| -> Hook {
+            std::sync::Arc::new(move || Box::pin(tokio::time::sleep(pause)))
+        }),
+    }
 }
 
 async fn sync_command(settings: &Settings, args: &SyncArgs) -> u8 {
@@ -305,7 +326,7 @@ async fn sync_command(settings: &Settings, args: &SyncArgs) -> u8 {
     let requests = chosen
         .into_iter()
         .map(|school| {
-            let mut request = settings.run_request(school, Trigger::Manual);
+            let mut request = RunRequest::new(settings, school, Trigger::Manual);
             request.accept_removals = args.accept_removals;
             request.dry_run = args.dry_run;
             request

@@ -16,11 +16,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::bromcom::ClientConfig;
+use crate::clip::{clip, clip_quoted};
 use crate::roster::NameChoice;
 use crate::schedule::CronSchedule;
 use crate::snapshot::SchoolId;
-use crate::store::Trigger;
-use crate::sync::RunRequest;
 
 /// The whole configuration, checked.
 #[derive(Clone, Debug, Deserialize)]
@@ -64,8 +63,8 @@ impl Default for HttpSettings {
 }
 
 impl HttpSettings {
-    pub fn limits(&self) -> crate::ops::endpoints::Limits {
-        crate::ops::endpoints::Limits {
+    pub fn limits(&self) -> crate::http::Limits {
+        crate::http::Limits {
             max_connections: self.max_connections,
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
         }
@@ -124,6 +123,23 @@ pub struct SyncSettings {
     /// comparison is this old (0: every run), so that an edit hidden from the count is repaired.
     pub full_compare_every_hours: u32,
     pub removal_guard: RemovalGuard,
+}
+
+impl SyncSettings {
+    /// How long a leaving teacher's room is kept.
+    pub fn room_retention(&self) -> Duration {
+        days(self.room_retention_days)
+    }
+
+    /// How long record history is kept.
+    pub fn history_retention(&self) -> Duration {
+        days(self.history_retention_days)
+    }
+
+    /// How long a table may go without a full comparison, whatever its edit count says.
+    pub fn full_compare_every(&self) -> Duration {
+        Duration::from_secs(u64::from(self.full_compare_every_hours) * 3600)
+    }
 }
 
 impl Default for SyncSettings {
@@ -233,24 +249,6 @@ impl Settings {
         school.schedule.as_ref().unwrap_or(&self.daemon.schedule)
     }
 
-    /// A manual-style run request for one school, with the settings' guard and room retention;
-    /// the caller sets what its command adds (accepting removals, a dry run, a scheduled time).
-    pub fn run_request(&self, school: &SchoolSettings, trigger: Trigger) -> RunRequest {
-        RunRequest {
-            school: school.clone(),
-            trigger,
-            guard: self.guard_of(school),
-            room_retention: days(self.sync.room_retention_days),
-            history_retention: days(self.sync.history_retention_days),
-            full_compare_every: Duration::from_secs(
-                u64::from(self.sync.full_compare_every_hours) * 3600,
-            ),
-            accept_removals: false,
-            dry_run: false,
-            scheduled_for: None,
-        }
-    }
-
     /// The removal guard of one school: its own, or the sync's.
     pub fn guard_of(&self, school: &SchoolSettings) -> RemovalGuard {
         school.removal_guard.unwrap_or(self.sync.removal_guard)
@@ -290,7 +288,7 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
 fn read_error(path: &str, error: &config::ConfigError) -> ConfigError {
     ConfigError::Read {
         path: path.to_owned(),
-        message: syntax::clip_quoted(&error.to_string()),
+        message: clip_quoted(&error.to_string()),
     }
 }
 
@@ -321,7 +319,7 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     {
         builder = builder
             .set_override("database.url", url)
-            .map_err(|e| invalid("DATABASE_URL", syntax::clip_quoted(&e.to_string())))?;
+            .map_err(|e| invalid("DATABASE_URL", clip_quoted(&e.to_string())))?;
     }
     let raw = builder.build().map_err(|e| read_error(&shown, &e))?;
     checked(raw)
@@ -361,7 +359,7 @@ fn section_variables() -> config::Map<String, String> {
 }
 
 fn describe_serde_error(error: &config::ConfigError) -> ConfigError {
-    let text = syntax::clip_quoted(&error.to_string());
+    let text = clip_quoted(&error.to_string());
     // config reports "<what is wrong> for key `x`" (and writes an array element's field as
     // `schools[1]timezone`); name the key the way the file spells it, once.
     match text.rsplit_once(" for key `") {
@@ -379,7 +377,7 @@ fn iana_zone<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Tz, D:
     name.trim().parse().map_err(|_| {
         serde::de::Error::custom(format!(
             "`{}` is not an IANA time zone; write e.g. \"Europe/London\"",
-            syntax::clip(&name)
+            clip(&name)
         ))
     })
 }

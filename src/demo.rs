@@ -88,14 +88,15 @@ pub async fn run(args: &DemoArgs) -> u8 {
             return exit::FAILED;
         }
     };
-    let ctx = SyncContext { store, client };
+    let ctx = SyncContext::new(store, client);
+    let defaults = crate::config::SyncSettings::default();
     let request = RunRequest {
         school,
         trigger: Trigger::Manual,
         guard: Default::default(),
-        room_retention: std::time::Duration::from_secs(400 * 24 * 3600),
-        history_retention: std::time::Duration::from_secs(400 * 24 * 3600),
-        full_compare_every: std::time::Duration::from_secs(23 * 3600),
+        room_retention: defaults.room_retention(),
+        history_retention: defaults.history_retention(),
+        full_compare_every: defaults.full_compare_every(),
         // The demo database is the demo's own: a new seed or size is a new school, not an
         // accident to guard against.
         accept_removals: true,

@@ -6,8 +6,9 @@
 //! function producing a [`roster::Roster`] and [`roster::Exclusions`]), and [`store`] writes the
 //! difference into Postgres in one transaction. [`sync`] drives one school's run; [`daemon`]
 //! schedules runs for many schools; [`why`] answers for a record from what the store holds;
-//! [`ops`] holds the operator views (export, status, check, history, health and [`metrics`]);
-//! [`cli`] is what operators type, and nothing below it imports it.
+//! [`ops`] holds the operator views (export, status, check, history); [`http`] is the daemon's
+//! health and [`metrics`] server; [`cli`] is what operators type, and nothing below it imports
+//! it.
 //!
 //! The Bromcom simulator that tests, the demo and the benchmarks use is the workspace crate
 //! `bromsync-sim`, reached only through the default feature `sim` (`bromsync sim`, `bromsync
@@ -16,12 +17,14 @@
 pub mod batch;
 pub mod bromcom;
 pub mod cli;
+pub mod clip;
 pub mod config;
 pub mod daemon;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod eligibility;
 pub mod exit;
+pub mod http;
 pub mod limit;
 pub mod metrics;
 pub mod ops;
@@ -33,4 +36,5 @@ pub mod store;
 pub mod sync;
 pub mod telemetry;
 pub mod text;
+pub mod trigger;
 pub mod why;

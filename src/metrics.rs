@@ -9,7 +9,7 @@ use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::snapshot::{EntityKind, SchoolId};
-use crate::store::Trigger;
+use crate::trigger::Trigger;
 
 pub const RUNS_TOTAL: &str = "bromsync_runs_total";
 pub const RUN_DURATION: &str = "bromsync_run_duration_seconds";

@@ -67,7 +67,7 @@ impl PartialEq for CronSchedule {
 
 impl CronSchedule {
     pub fn parse(expression: &str) -> Result<CronSchedule, ScheduleError> {
-        let shown = crate::config::syntax::clip(expression);
+        let shown = crate::clip::clip(expression);
         let syntax = |message: String| ScheduleError::Syntax {
             expression: shown.clone(),
             message,
@@ -133,7 +133,7 @@ impl CronSchedule {
 /// The cron crate's reason, without the copy of the expression (and a caret under it) that
 /// some of its messages start with, and with any value it quotes clipped.
 fn cron_reason(message: &str) -> String {
-    use crate::config::syntax::{clip_quoted_by, clip_to};
+    use crate::clip::{clip_quoted_by, clip_to};
     let last = message
         .lines()
         .rfind(|l| !l.trim().is_empty())

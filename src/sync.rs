@@ -4,13 +4,15 @@
 //! be reached) one row in `sync_runs`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use tracing::{Instrument, info, warn};
 
 use crate::bromcom::{self, FetchError};
-use crate::config::{RemovalGuard, SchoolSettings};
+use crate::config::{RemovalGuard, SchoolSettings, Settings};
 use crate::eligibility;
 use crate::roster::Decision;
 use crate::snapshot::SchoolId;
@@ -25,6 +27,39 @@ use crate::telemetry::millis;
 pub struct SyncContext {
     pub store: Store,
     pub client: bromcom::Client,
+    /// Where a test steps into a run; none is set in production.
+    pub hooks: RunHooks,
+}
+
+impl SyncContext {
+    /// A context with no hooks.
+    pub fn new(store: Store, client: bromcom::Client) -> SyncContext {
+        SyncContext {
+            store,
+            client,
+            hooks: RunHooks::default(),
+        }
+    }
+}
+
+/// Something a run awaits at a given point.
+pub type Hook = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// The points where a test can step into a run, through the library: a run awaits each hook
+/// that is set when it gets there. The run reads no environment for this.
+#[derive(Clone, Default)]
+pub struct RunHooks {
+    /// Awaited with the difference staged and the run's transaction open, just before the
+    /// write: a test holds a run here to stop, kill or cut it mid-write.
+    pub before_commit: Option<Hook>,
+}
+
+impl std::fmt::Debug for RunHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunHooks")
+            .field("before_commit", &self.before_commit.is_some())
+            .finish()
+    }
 }
 
 /// One run of one school, as asked for.
@@ -45,6 +80,24 @@ pub struct RunRequest {
     pub dry_run: bool,
     /// The scheduled trigger this run carries out, when the schedule started it.
     pub scheduled_for: Option<DateTime<Utc>>,
+}
+
+impl RunRequest {
+    /// A manual-style run request for one school, with the settings' guard and room retention;
+    /// the caller sets what its command adds (accepting removals, a dry run, a scheduled time).
+    pub fn new(settings: &Settings, school: &SchoolSettings, trigger: Trigger) -> RunRequest {
+        RunRequest {
+            school: school.clone(),
+            trigger,
+            guard: settings.guard_of(school),
+            room_retention: settings.sync.room_retention(),
+            history_retention: settings.sync.history_retention(),
+            full_compare_every: settings.sync.full_compare_every(),
+            accept_removals: false,
+            dry_run: false,
+            scheduled_for: None,
+        }
+    }
 }
 
 /// A table whose removals the guard refuses.
@@ -355,7 +408,9 @@ async fn fetch_decide_write(
     }
 
     record.accepted_removals = !summary.violations.is_empty();
-    pause_before_commit_for_tests().await;
+    if let Some(hook) = &ctx.hooks.before_commit {
+        hook().await;
+    }
     record.finished_at = Utc::now();
     let outcome = staged
         .commit(
@@ -388,17 +443,6 @@ async fn fetch_decide_write(
 /// which the run need not wait for.
 fn free_later<T: Send + 'static>(value: T) {
     tokio::task::spawn_blocking(move || drop(value));
-}
-
-/// Tests of shutdown need a run to be caught with its transaction open: when
-/// `TEST_BROMSYNC_PAUSE_BEFORE_COMMIT_MS` is set, a run waits that long before it writes.
-async fn pause_before_commit_for_tests() {
-    if let Some(ms) = std::env::var("TEST_BROMSYNC_PAUSE_BEFORE_COMMIT_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-    }
 }
 
 /// The removal guard: a table loses more than both the fraction and the count of its rows, or

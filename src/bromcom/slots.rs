@@ -1,6 +1,7 @@
 //! The process-wide cap on Bromcom requests in flight, handing a free slot to the waiting
 //! request of the school that started fetching first (then in order of asking). A reload may
-//! resize it while requests are out: it is one cap, never a second one beside the first.
+//! resize it while requests are out: it is one cap, never a second one beside the first, and
+//! its account of a resize is the [`Ledger`] that the bound on schools keeps too.
 //!
 //! A plain first-come queue serves every school's requests in turn, so the schools fetching
 //! together all finish their fetch at about the same moment and then all write at once, with
@@ -13,6 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
+use crate::limit::Ledger;
+
 /// Slots shared by every clone of the client, and by the clients a reload rebuilds.
 #[derive(Debug)]
 pub struct RequestSlots {
@@ -21,12 +24,10 @@ pub struct RequestSlots {
 
 #[derive(Debug)]
 struct State {
-    /// The cap in force.
-    size: usize,
+    /// The cap in force, and the slots out now that are retired rather than given back,
+    /// because the cap shrank below what was out.
+    ledger: Ledger,
     free: usize,
-    /// Slots out now that are retired rather than given back, because the cap shrank below
-    /// what was out.
-    owed: usize,
     /// Waiting requests, lowest (priority, arrival) first.
     waiting: BinaryHeap<Reverse<Waiter>>,
     arrivals: u64,
@@ -76,9 +77,8 @@ impl RequestSlots {
     pub fn new(count: usize) -> Arc<RequestSlots> {
         Arc::new(RequestSlots {
             state: Mutex::new(State {
-                size: count,
+                ledger: Ledger::new(count),
                 free: count,
-                owed: 0,
                 waiting: BinaryHeap::new(),
                 arrivals: 0,
             }),
@@ -116,31 +116,24 @@ impl RequestSlots {
     /// Changes the cap. Requests holding slots go on; when the cap shrinks below what is out,
     /// no slot is handed out until enough have come back.
     pub fn resize(self: &Arc<Self>, size: usize) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if size >= state.size {
-            let mut grow = size - state.size;
-            let repaid = grow.min(state.owed);
-            state.owed -= repaid;
-            grow -= repaid;
-            for _ in 0..grow {
-                self.hand_out(&mut state);
-            }
-        } else {
-            let shrink = state.size - size;
-            let taken = shrink.min(state.free);
-            state.free -= taken;
-            state.owed += shrink - taken;
+        let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = &mut *guard;
+        let free = &mut state.free;
+        let added = state.ledger.resize(size, |n| {
+            let taken = n.min(*free);
+            *free -= taken;
+            taken
+        });
+        for _ in 0..added {
+            self.hand_out(state);
         }
-        state.size = size;
     }
 
     fn give_back(self: &Arc<Self>) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.owed > 0 {
-            state.owed -= 1;
-            return;
+        if state.ledger.give_back() {
+            self.hand_out(&mut state);
         }
-        self.hand_out(&mut state);
     }
 
     /// One slot to the first waiter still waiting, or to the free ones.
@@ -219,12 +212,18 @@ mod tests {
         let slot = waiting.await.unwrap();
         {
             let state = slots.state.lock().unwrap();
-            assert_eq!((state.size, state.free, state.owed), (1, 0, 0));
+            assert_eq!(
+                (state.ledger.size(), state.free, state.ledger.owed()),
+                (1, 0, 0)
+            );
         }
         slots.resize(2);
         let second = slots.acquire(0).await;
         drop((slot, second));
         let state = slots.state.lock().unwrap();
-        assert_eq!((state.size, state.free, state.owed), (2, 2, 0));
+        assert_eq!(
+            (state.ledger.size(), state.free, state.ledger.owed()),
+            (2, 2, 0)
+        );
     }
 }

@@ -32,11 +32,12 @@ pub use school::{Clock, SystemClock};
 pub use supervisor::{Control, Daemon};
 
 use crate::exit;
+use crate::sync::RunHooks;
 
 /// `bromsync --config FILE run`: loads the configuration (refusing a bad one with exit code
 /// 2), then runs until SIGTERM or SIGINT and exits 0. Never exits because a school failed or
-/// the database is down.
-pub async fn run_command(config_path: Option<&Path>) -> u8 {
+/// the database is down. `hooks` go to every run (tests' only; see [`RunHooks`]).
+pub async fn run_command(config_path: Option<&Path>, hooks: RunHooks) -> u8 {
     let Some(path) = config_path else {
         eprintln!("bromsync: no configuration given; pass --config FILE (see config/example.toml)");
         return exit::BAD_CONFIG;
@@ -59,7 +60,7 @@ pub async fn run_command(config_path: Option<&Path>) -> u8 {
             return exit::FAILED;
         }
     };
-    let runner = Arc::new(SyncRunner::new(&settings));
+    let runner = Arc::new(SyncRunner::new(&settings, hooks));
     let endpoints = match serve_endpoints(&settings, &runner).await {
         Ok(endpoints) => endpoints,
         Err(code) => return code,
@@ -103,11 +104,11 @@ async fn serve_endpoints(
         eprintln!("bromsync: cannot set up metrics: {e}");
         exit::FAILED
     })?;
-    let listener = crate::ops::endpoints::bind(addr).await.map_err(|e| {
+    let listener = crate::http::bind(addr).await.map_err(|e| {
         eprintln!("bromsync: cannot listen on {addr} (http.listen): {e}");
         exit::FAILED
     })?;
-    let ready: crate::ops::endpoints::ReadyCheck = {
+    let ready: crate::http::ReadyCheck = {
         let runner = Arc::clone(runner);
         Arc::new(move || {
             let runner = Arc::clone(&runner);
@@ -121,7 +122,7 @@ async fn serve_endpoints(
     };
     let stop = CancellationToken::new();
     let limits = settings.http.limits();
-    let task = crate::ops::endpoints::serve(listener, limits, metrics, ready, stop.clone());
+    let task = crate::http::serve(listener, limits, metrics, ready, stop.clone());
     info!(
         %addr,
         max_connections = limits.max_connections,

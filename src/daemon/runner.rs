@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use crate::bromcom::RequestSlots;
 use crate::config::{DatabaseSettings, SchoolSettings, Settings};
 use crate::store::{Store, Trigger};
-use crate::sync::{self, RunOutcome, SkipReason, SyncContext};
+use crate::sync::{self, RunHooks, RunOutcome, RunRequest, SkipReason, SyncContext};
 
 /// One run the daemon wants done.
 #[derive(Clone, Debug)]
@@ -71,6 +71,8 @@ struct Inner {
     requests: Arc<RequestSlots>,
     /// One connection attempt at a time, so a dead database is not dialled by every school.
     connecting: tokio::sync::Mutex<()>,
+    /// Handed to every run (set by tests only).
+    hooks: RunHooks,
 }
 
 struct State {
@@ -83,7 +85,7 @@ struct State {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl SyncRunner {
-    pub fn new(settings: &Settings) -> SyncRunner {
+    pub fn new(settings: &Settings, hooks: RunHooks) -> SyncRunner {
         let requests = RequestSlots::new(settings.bromcom.max_in_flight.max(1));
         SyncRunner {
             inner: Arc::new(Inner {
@@ -94,6 +96,7 @@ impl SyncRunner {
                 }),
                 requests,
                 connecting: tokio::sync::Mutex::new(()),
+                hooks,
             }),
         }
     }
@@ -187,8 +190,12 @@ impl SyncRunner {
             Ok(client) => client.clone(),
             Err(e) => return JobOutcome::Failed(e.clone()),
         };
-        let ctx = SyncContext { store, client };
-        let mut request = job.settings.run_request(&job.school, job.trigger);
+        let ctx = SyncContext {
+            store,
+            client,
+            hooks: self.inner.hooks.clone(),
+        };
+        let mut request = RunRequest::new(&job.settings, &job.school, job.trigger);
         request.scheduled_for = job.scheduled_for;
         match sync::run_school(&ctx, request).await {
             Ok(RunOutcome::Succeeded(_)) | Ok(RunOutcome::DryRun(_)) => JobOutcome::Succeeded,

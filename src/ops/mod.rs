@@ -1,8 +1,8 @@
 //! Operator views: the commands that show people around the sync what it did, without SQL.
 //! [`export`] (the roster as CSV), [`status`] (each school's latest run and next one),
-//! [`check`] (is everything in place for a run: configuration, database, Bromcom grants),
-//! [`history`] (since when is a record in, out or changed) and [`endpoints`] (the daemon's
-//! health and Prometheus metrics over HTTP).
+//! [`check`] (is everything in place for a run: configuration, database, Bromcom grants) and
+//! [`history`] (since when is a record in, out or changed). The daemon's health and metrics
+//! server is [`crate::http`]'s.
 //!
 //! They read what the store holds; only `check` asks Bromcom, and only whether each entity is
 //! granted. They print IDs, counts and codes (export alone prints the roster, which is its
@@ -10,7 +10,6 @@
 //! the command line turns those into exit codes.
 
 pub mod check;
-pub mod endpoints;
 pub mod export;
 pub mod history;
 pub mod status;

@@ -5,7 +5,8 @@
 //! - [`prepare`] (no database) renders the decision as `COPY` text, one line a row;
 //! - [`SchoolLock::stage`] opens the transaction on the lock's connection, reads the school's
 //!   current rows with one `COPY ... TO STDOUT` a table and compares them with the new lines by
-//!   key and bytes: what would be added, changed and removed, per table ([`TableDiff`]). A table
+//!   key and bytes: what would be added, changed and removed, per table ([`TableDiff`], made in
+//!   [`super::diff`]). A table
 //!   whose fingerprint shows it holds exactly the new rows already is not read at all
 //!   ([`super::fingerprint`]): an unchanged school costs two small statements;
 //! - [`StagedRun::commit`] deletes what left, `COPY`s what is new straight into the table and
@@ -16,37 +17,20 @@
 //! found changed or missing and repaired by the next run (`teachers.room` is not compared:
 //! it is the operator's).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::TryStreamExt;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, Transaction};
 
 use super::StoreError;
-use super::copy_text::{self, Lines};
+use super::copy_text::Lines;
+use super::diff::{StagedTable, TableChange, TableDiff};
 use super::fingerprint;
 use super::lock::SchoolLock;
 use super::runs::{RunRecord, insert_run};
 use super::tables::{self, EXCLUSIONS, TEACHERS, TableSpec};
 use crate::roster::{Decision, Exclusions};
 use crate::snapshot::SchoolId;
-
-/// What a run would do to one table of one school.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TableChange {
-    pub table: &'static str,
-    /// Rows the school has in this table before the run.
-    pub existing: u64,
-    pub added: u64,
-    pub changed: u64,
-    pub removed: u64,
-}
-
-impl TableChange {
-    pub fn is_empty(&self) -> bool {
-        self.added == 0 && self.changed == 0 && self.removed == 0
-    }
-}
 
 /// How a commit treats rooms of teachers who leave and come back.
 #[derive(Debug, Clone, Copy)]
@@ -73,160 +57,6 @@ pub fn prepare(decision: &Decision) -> PreparedRoster {
         tables::roster_lines(&decision.roster).into_iter().collect();
     tables.push((&EXCLUSIONS, tables::exclusion_lines(&decision.exclusions)));
     PreparedRoster { tables }
-}
-
-/// One table's new rows, its current rows and how they differ.
-struct StagedTable {
-    spec: &'static TableSpec,
-    new: Lines,
-    current: Lines,
-    /// Rows the school has in the table before the run.
-    existing: u64,
-    /// Whether the table was read back and compared row by row; not when its fingerprint
-    /// showed it holds exactly the new rows already (and nothing changes).
-    read: bool,
-    /// The fingerprint to record once the run has written the table; `None` when it was not
-    /// read, or has no edit count.
-    to_record: Option<fingerprint::Recorded>,
-    /// Indexes into `new`.
-    added: Vec<usize>,
-    /// (index into `new`, index into `current`) of rows whose values differ.
-    changed: Vec<(usize, usize)>,
-    /// Indexes into `current`.
-    removed: Vec<usize>,
-}
-
-impl StagedTable {
-    /// A table the fingerprint shows to hold exactly the new rows already: nothing to do.
-    fn unchanged(spec: &'static TableSpec, existing: u64) -> StagedTable {
-        StagedTable {
-            spec,
-            new: Lines::default(),
-            current: Lines::default(),
-            existing,
-            read: false,
-            to_record: None,
-            added: Vec::new(),
-            changed: Vec::new(),
-            removed: Vec::new(),
-        }
-    }
-
-    fn compare(
-        spec: &'static TableSpec,
-        new: Lines,
-        to_record: Option<fingerprint::Recorded>,
-        current: Lines,
-    ) -> StagedTable {
-        let key_count = spec.keys.len();
-        let mut by_key: HashMap<&[u8], usize> = HashMap::with_capacity(current.len());
-        for (index, line) in current.iter().enumerate() {
-            by_key.insert(copy_text::key_prefix(line, key_count), index);
-        }
-        let mut added = Vec::new();
-        let mut changed = Vec::new();
-        for (index, line) in new.iter().enumerate() {
-            match by_key.remove(copy_text::key_prefix(line, key_count)) {
-                None => added.push(index),
-                Some(old) if current.line(old) != line => changed.push((index, old)),
-                Some(_) => {}
-            }
-        }
-        let mut removed: Vec<usize> = by_key.into_values().collect();
-        removed.sort_unstable();
-        StagedTable {
-            spec,
-            new,
-            existing: current.len() as u64,
-            current,
-            read: true,
-            to_record,
-            added,
-            changed,
-            removed,
-        }
-    }
-
-    fn change(&self) -> TableChange {
-        TableChange {
-            table: self.spec.name,
-            existing: self.existing,
-            added: self.added.len() as u64,
-            changed: self.changed.len() as u64,
-            removed: self.removed.len() as u64,
-        }
-    }
-
-    /// Key columns of the removed rows, one text array per key column.
-    fn removed_keys(&self) -> Vec<Vec<String>> {
-        let mut columns = vec![Vec::with_capacity(self.removed.len()); self.spec.keys.len()];
-        for &index in &self.removed {
-            let fields = copy_text::fields(self.current.line(index));
-            for (column, field) in columns.iter_mut().zip(fields) {
-                column.push(copy_text::unescape(field).unwrap_or_default());
-            }
-        }
-        columns
-    }
-}
-
-/// A row whose values differ: its first key column (the record's ID, in a link table its
-/// owner's) and the names of the columns that differ.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangedRow {
-    pub id: i64,
-    pub columns: Vec<&'static str>,
-}
-
-/// What a staged run would add, change and remove in one table, row by row (for history).
-pub struct TableDiff<'a> {
-    staged: &'a StagedTable,
-}
-
-impl TableDiff<'_> {
-    pub fn table(&self) -> &'static str {
-        self.staged.spec.name
-    }
-
-    /// The first key column of each added row: the record's ID (in a link table, its owner's).
-    /// Read straight from the line: a first sync adds every membership, and building each
-    /// one's whole key as strings only to read this was most of the history's cost.
-    pub fn added_ids(&self) -> impl Iterator<Item = i64> + '_ {
-        let s = self.staged;
-        s.added.iter().filter_map(|&i| first_id(s.new.line(i)))
-    }
-
-    /// As [`TableDiff::added_ids`], for the removed rows.
-    pub fn removed_ids(&self) -> impl Iterator<Item = i64> + '_ {
-        let s = self.staged;
-        s.removed
-            .iter()
-            .filter_map(|&i| first_id(s.current.line(i)))
-    }
-
-    pub fn changed(&self) -> impl Iterator<Item = ChangedRow> + '_ {
-        let s = self.staged;
-        s.changed.iter().filter_map(|&(new, old)| {
-            let (new, old) = (s.new.line(new), s.current.line(old));
-            let columns = s
-                .spec
-                .all_columns()
-                .zip(copy_text::fields(new).zip(copy_text::fields(old)))
-                .filter(|(_, (a, b))| a != b)
-                .map(|(name, _)| name)
-                .collect();
-            Some(ChangedRow {
-                id: first_id(new)?,
-                columns,
-            })
-        })
-    }
-}
-
-/// A line's first field as an ID; key columns are bigints, written without escapes.
-fn first_id(line: &[u8]) -> Option<i64> {
-    let field = copy_text::fields(line).next()?;
-    std::str::from_utf8(field).ok()?.parse().ok()
 }
 
 /// A school's new roster compared inside an open transaction, with what it would change.
@@ -313,7 +143,7 @@ impl StagedRun<'_> {
 
     /// Row by row, per table (the nine roster tables in write order, then `exclusions`).
     pub fn diffs(&self) -> impl Iterator<Item = TableDiff<'_>> {
-        self.tables.iter().map(|staged| TableDiff { staged })
+        self.tables.iter().map(TableDiff::of)
     }
 
     /// The tables whose rows were read back and compared one by one, in write order; the

@@ -20,8 +20,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::apply::TableDiff;
 use super::copy_text::Lines;
+use super::diff::TableDiff;
 use super::{Store, StoreError};
 use crate::roster::{ExcludedEntity, Exclusions};
 use crate::snapshot::SchoolId;

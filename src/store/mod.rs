@@ -8,6 +8,7 @@
 
 mod apply;
 mod copy_text;
+mod diff;
 mod fingerprint;
 mod history;
 mod lock;
@@ -24,14 +25,14 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
-pub use apply::{
-    ApplyOptions, ApplyOutcome, ChangedRow, PreparedRoster, StagedRun, TableChange, TableDiff,
-    prepare,
-};
+/// Kept here too, where callers have always found it.
+pub use crate::trigger::Trigger;
+pub use apply::{ApplyOptions, ApplyOutcome, PreparedRoster, StagedRun, prepare};
+pub use diff::{ChangedRow, TableChange, TableDiff};
 pub use history::{HISTORY_ENTITIES, HistoryEvent};
 pub use lock::SchoolLock;
 pub use read::StoredExclusion;
-pub use runs::{RunRecord, RunStatus, Trigger};
+pub use runs::{RunRecord, RunStatus};
 pub use tables::ROSTER_TABLES;
 pub use views::{
     DatabaseReadiness, ExportClass, ExportGroup, ExportParent, ExportStudent, ExportTeacher,

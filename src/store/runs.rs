@@ -10,25 +10,7 @@ use strum::{Display, EnumString, IntoStaticStr};
 
 use super::{Store, StoreError};
 use crate::snapshot::SchoolId;
-
-/// What started a run.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Display, EnumString, IntoStaticStr,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum Trigger {
-    Schedule,
-    Signal,
-    Manual,
-}
-
-impl Trigger {
-    /// The word the `sync_runs` column holds.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
+use crate::trigger::Trigger;
 
 /// How a run ended.
 #[derive(

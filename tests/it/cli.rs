@@ -136,10 +136,7 @@ async fn why_follows_a_ripple_and_says_who_comes_through() {
     let sim = start_sim(generated(22, &[SCHOOL], 300)).await;
     succeeded(
         bromsync::sync::run_school(
-            &bromsync::sync::SyncContext {
-                store: db.store.clone(),
-                client: client_for(&sim),
-            },
+            &bromsync::sync::SyncContext::new(db.store.clone(), client_for(&sim)),
             request(SCHOOL),
         )
         .await

@@ -284,10 +284,7 @@ async fn a_hidden_edit_is_repaired_once_the_last_full_compare_is_old_enough() {
     let db = TestDb::new().await;
     let sim = start_sim(generated(37, &[FIRST], 120)).await;
     let client = client_for(&sim);
-    let ctx = bromsync::sync::SyncContext {
-        store: db.store.clone(),
-        client: client.clone(),
-    };
+    let ctx = bromsync::sync::SyncContext::new(db.store.clone(), client.clone());
     let every = Duration::from_secs(6 * 3600);
     let run = || {
         let mut request = request(FIRST);

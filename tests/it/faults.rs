@@ -6,13 +6,16 @@
 use std::time::{Duration, Instant};
 
 use bromsync::snapshot::{EntityKind, SchoolId};
-use bromsync::sync::RunOutcome;
+use bromsync::store::Store;
+use bromsync::sync::{self, RunOutcome, SyncContext};
 use bromsync_sim::churn;
 use bromsync_sim::dataset::Dataset;
 use bromsync_sim::faults::{Fault, FaultPlan, FaultRule};
 use bromsync_sim::server::SimHandle;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use secrecy::SecretString;
+use sqlx::AssertSqlSafe;
 
 use crate::harness::*;
 use crate::relay::Relay;
@@ -419,6 +422,8 @@ async fn sigkill_at_random_moments_leaves_before_or_after_never_between() {
     sim.shutdown().await;
 }
 
+/// In-process: the run is held at its write through the library's hook (no pause of fixed
+/// length), the database goes, and the run is let go into the cut connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_going_away_during_the_write_fails_the_run_cleanly() {
     let db = TestDb::new().await;
@@ -434,44 +439,45 @@ async fn the_database_going_away_during_the_write_fails_the_run_cleanly() {
     let runs = run_count(&db).await;
 
     let relay = Relay::start(0).await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let url = format!("postgres://root@127.0.0.1:{}/{}", relay.port, db.name);
-    let config = write_config(
-        dir.path(),
-        &url,
-        &sim,
-        100_000,
-        &[format!("id = {SCHOOL}")],
-        "",
-    );
-    let mut child = bromsync(
-        &config,
-        &["sync"],
-        &[("TEST_BROMSYNC_PAUSE_BEFORE_COMMIT_MS", "3000")],
-    )
-    .spawn()
-    .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let store = Store::connect(&SecretString::from(url), 4)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (held, hooks) = HeldBeforeCommit::new();
+    let mut ctx = SyncContext::new(store, client);
+    ctx.hooks = hooks;
+    let run = tokio::spawn(async move { sync::run_school(&ctx, request(SCHOOL)).await });
+    held.reached(Duration::from_secs(20)).await;
     let paused = format!(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND state = 'idle in transaction'",
         db.name
     );
-    assert!(
-        wait_for_state(&db, &paused, &mut child, Duration::from_secs(20)).await,
-        "the run never opened its transaction"
-    );
+    let open: i64 = sqlx::query_scalar(AssertSqlSafe(paused))
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(open, 1, "the run holds its transaction open");
     relay.cut().await;
     let cut_at = Instant::now();
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+    held.release();
+    let result = tokio::time::timeout(Duration::from_secs(60), run)
         .await
         .unwrap_or_else(|_| panic!("the run did not end within 60 s of losing its database"))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("the run panicked: {e}"));
     let took = cut_at.elapsed();
-    let (out, err) = (stdout(&output), stderr(&output));
-    assert_eq!(output.status.code(), Some(1), "{out}\n{err}");
-    assert!(!err.contains("panicked"), "{err}");
+    let error = match result {
+        Err(error) => error,
+        Ok(outcome) => panic!("the run should fail without its database: {outcome:?}"),
+    };
     assert!(
-        out.contains("school 20001: FAILED, nothing written: school 20001: database error"),
-        "{out}"
+        error
+            .to_string()
+            .starts_with("school 20001: database error"),
+        "{error}"
+    );
+    assert_eq!(
+        bromsync::report::print_outcome(SCHOOL, &Err(error)),
+        bromsync::exit::FAILED
     );
     assert_eq!(checksums(&db, SCHOOL).await, before, "the tables changed");
     assert_eq!(

@@ -5,14 +5,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bromsync::bromcom::{Client, ClientConfig};
 use bromsync::roster::{Decision, Roster};
 use bromsync::snapshot::SchoolId;
 use bromsync::store::ROSTER_TABLES;
-use bromsync::sync::{RunOutcome, SyncContext, SyncError};
+use bromsync::sync::{Hook, RunHooks, RunOutcome, SyncContext, SyncError};
 use bromsync_sim::server::SimHandle;
+use tokio::sync::Notify;
 
 use crate::support::{APP_ID, APP_SECRET, TestDb, request, today};
 
@@ -78,11 +80,48 @@ pub async fn run_once(
     client: &Client,
     school: SchoolId,
 ) -> Result<RunOutcome, SyncError> {
-    let ctx = SyncContext {
-        store: db.store.clone(),
-        client: client.clone(),
-    };
+    let ctx = SyncContext::new(db.store.clone(), client.clone());
     bromsync::sync::run_school(&ctx, request(school)).await
+}
+
+/// Holds a run just before its write (the difference staged, its transaction open) until the
+/// test lets it go, through the run's [`RunHooks::before_commit`].
+pub struct HeldBeforeCommit {
+    reached: Arc<Notify>,
+    go: Arc<Notify>,
+}
+
+impl HeldBeforeCommit {
+    /// The holder, and the hooks to give the run's context.
+    pub fn new() -> (HeldBeforeCommit, RunHooks) {
+        let (reached, go) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let hook: Hook = {
+            let (reached, go) = (Arc::clone(&reached), Arc::clone(&go));
+            Arc::new(move || {
+                let (reached, go) = (Arc::clone(&reached), Arc::clone(&go));
+                Box::pin(async move {
+                    reached.notify_one();
+                    go.notified().await;
+                })
+            })
+        };
+        let hooks = RunHooks {
+            before_commit: Some(hook),
+        };
+        (HeldBeforeCommit { reached, go }, hooks)
+    }
+
+    /// Waits until a run is held; fails the test if none is within `within`.
+    pub async fn reached(&self, within: Duration) {
+        tokio::time::timeout(within, self.reached.notified())
+            .await
+            .unwrap_or_else(|_| panic!("no run reached its write within {within:?}"));
+    }
+
+    /// Lets the held run (or the next one to get there) go on and write.
+    pub fn release(&self) {
+        self.go.notify_one();
+    }
 }
 
 /// The latest run record of a school: (status, error).

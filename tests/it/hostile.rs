@@ -736,10 +736,7 @@ async fn run_case(
     // A panic anywhere in the run is caught here and reported as the case's failure.
     let (store, task_client) = (db.store.clone(), run_client.clone());
     let outcome = tokio::spawn(async move {
-        let ctx = bromsync::sync::SyncContext {
-            store,
-            client: task_client,
-        };
+        let ctx = bromsync::sync::SyncContext::new(store, task_client);
         // The guard is tested elsewhere: a case that takes out a teacher of a small school
         // takes out their classes too, and that should be written here.
         let mut request = request(SCHOOL);

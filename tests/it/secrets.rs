@@ -144,10 +144,7 @@ async fn a_whole_sync_at_trace_level_logs_no_secret_and_no_personal_data() {
     let store = Store::connect(&SecretString::from(url_with_password(&db)), 4)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let ctx = SyncContext {
-        store,
-        client: paging_client(&sim, 40),
-    };
+    let ctx = SyncContext::new(store, paging_client(&sim, 40));
     sim.set_page_size(40);
     let mut errors = Vec::new();
     // A first sync, a churned one with retries, a dry run, a refusal, and failures.
@@ -164,10 +161,10 @@ async fn a_whole_sync_at_trace_level_logs_no_secret_and_no_personal_data() {
     );
     let mut patient = paging_config(&sim, 40);
     patient.max_attempts = 10;
-    let patient_ctx = SyncContext {
-        store: ctx.store.clone(),
-        client: bromsync::bromcom::Client::new(patient).unwrap_or_else(|e| panic!("{e}")),
-    };
+    let patient_ctx = SyncContext::new(
+        ctx.store.clone(),
+        bromsync::bromcom::Client::new(patient).unwrap_or_else(|e| panic!("{e}")),
+    );
     succeeded(
         run(&patient_ctx, false)
             .await

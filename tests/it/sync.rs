@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bromsync::snapshot::EntityKind;
 use bromsync::store::Store;
-use bromsync::sync::{self, RunOutcome, SyncContext};
+use bromsync::sync::{self, RunOutcome, SkipReason, SyncContext};
 use bromsync_sim::churn;
 use bromsync_sim::faults::{Fault, FaultPlan, FaultRule};
 use serde_json::{Value, json};
@@ -17,10 +17,7 @@ const SCHOOL: i64 = 20001;
 /// A run on a store of its own, closed afterwards so that its statistics reach pg_stat.
 async fn run_alone(db: &TestDb, sim: &bromsync_sim::server::SimHandle) -> RunOutcome {
     let store = Store::connect(&db.secret_url(), 4).await.expect("store");
-    let ctx = SyncContext {
-        store: store.clone(),
-        client: client_for(sim),
-    };
+    let ctx = SyncContext::new(store.clone(), client_for(sim));
     let outcome = sync::run_school(&ctx, request(SCHOOL)).await.expect("run");
     store.close().await;
     outcome
@@ -278,10 +275,7 @@ async fn a_run_that_fails_at_any_entity_changes_nothing() {
     for entity in EntityKind::ALL {
         sim.set_faults(FaultPlan::none().rule(FaultRule::new(Fault::Status(403)).entity(entity)));
         let store = Store::connect(&db.secret_url(), 4).await.unwrap();
-        let ctx = SyncContext {
-            store: store.clone(),
-            client: client_for(&sim),
-        };
+        let ctx = SyncContext::new(store.clone(), client_for(&sim));
         let error = sync::run_school(&ctx, request(SCHOOL))
             .await
             .expect_err("403 fails the run");
@@ -338,4 +332,47 @@ async fn two_sync_processes_on_one_school_one_syncs_one_skips() {
         .await
         .unwrap();
     assert_eq!(runs, 1);
+}
+
+/// A run held at its write (through the library's hook, the difference staged and the
+/// transaction open) still holds the school: another run is skipped, readers see the rows as
+/// they were, and once let go it writes the whole difference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_held_at_its_write_keeps_the_school_and_shows_nothing_until_it_commits() {
+    let db = TestDb::new().await;
+    let sim = start_sim(generated(12, &[SCHOOL], 200)).await;
+    succeeded(run_alone(&db, &sim).await);
+    let churned = sim.update_dataset(|d| churn::churn(d, SCHOOL, 0.05, 12, today()));
+    assert!(churned.total() > 0);
+    let before = checksums(&db, SCHOOL).await;
+
+    let (held, hooks) = HeldBeforeCommit::new();
+    let mut ctx = SyncContext::new(db.store.clone(), client_for(&sim));
+    ctx.hooks = hooks;
+    let first = tokio::spawn(async move { sync::run_school(&ctx, request(SCHOOL)).await });
+    held.reached(Duration::from_secs(20)).await;
+    let other = SyncContext::new(db.store.clone(), client_for(&sim));
+    let second = sync::run_school(&other, request(SCHOOL))
+        .await
+        .expect("second run");
+    assert!(
+        matches!(second, RunOutcome::Skipped(SkipReason::LockHeld)),
+        "{second:?}"
+    );
+    assert_eq!(
+        checksums(&db, SCHOOL).await,
+        before,
+        "nothing shows before the commit"
+    );
+
+    held.release();
+    let summary = succeeded(
+        first
+            .await
+            .expect("the run did not panic")
+            .expect("first run"),
+    );
+    assert!(summary.roster_changes.iter().any(|c| !c.is_empty()));
+    assert_ne!(checksums(&db, SCHOOL).await, before);
+    assert_store_matches_eligibility(&db, &sim).await;
 }

@@ -1,4 +1,4 @@
-//! The daemon's HTTP endpoints, when `[http] listen` is set: `/healthz` (200 while the process
+//! The daemon's health and metrics server, when `[http] listen` is set: `/healthz` (200 while the process
 //! lives), `/readyz` (200 while the database answers, else 503) and `/metrics` (Prometheus text,
 //! rendered from the recorder of [`crate::metrics`]). A few lines of hyper: no framework, and
 //! no request ever reaches the database except `/readyz`'s one `SELECT 1`.
