@@ -21,4 +21,5 @@ mod secrets;
 mod status;
 mod support;
 mod sync;
+mod untrusted_bromcom;
 mod write_counters;
