@@ -404,7 +404,7 @@ impl Client {
 /// count is taken as the end. Most entities' last pages are not round, so the cost is about
 /// one request in fifty entities, plus one for each entity that really has a round count.
 fn plausible_server_page(rows: usize) -> bool {
-    rows >= 50 && (rows % 50 == 0 || (rows >= 64 && rows.is_power_of_two()))
+    rows >= 50 && (rows.is_multiple_of(50) || (rows >= 64 && rows.is_power_of_two()))
 }
 
 /// `{base}/v2/{Entity}?schoolId={id}&entityFilter={filter}{page:N}` with the page marker

@@ -109,7 +109,7 @@ mod tests {
 
     fn std_b64(data: &[u8]) -> String {
         let mut s = encode(data, STANDARD);
-        while s.len() % 4 != 0 {
+        while !s.len().is_multiple_of(4) {
             s.push('=');
         }
         s
