@@ -470,7 +470,9 @@ async fn the_database_going_away_during_the_write_fails_the_run_cleanly() {
     assert_eq!(output.status.code(), Some(1), "{out}\n{err}");
     assert!(!err.contains("panicked"), "{err}");
     assert!(
-        out.contains("school 20001: FAILED, nothing written: school 20001: database error"),
+        out.contains(
+            "school 20001: FAILED, nothing written: database: school 20001: database error"
+        ),
         "{out}"
     );
     assert_eq!(checksums(&db, SCHOOL).await, before, "the tables changed");
