@@ -134,6 +134,8 @@ pub struct LatestRun {
     pub trigger: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
+    /// A failed run's error text, which starts with its category.
+    pub error: Option<String>,
 }
 
 /// What status needs from a school's runs.
@@ -155,7 +157,7 @@ pub struct MissingEmail {
 impl Store {
     pub async fn run_history(&self, school_id: SchoolId) -> Result<RunHistory, StoreError> {
         let latest: Option<LatestRun> = sqlx::query_as(
-            "SELECT run_id, status, trigger, started_at, finished_at FROM sync_runs \
+            "SELECT run_id, status, trigger, started_at, finished_at, error FROM sync_runs \
              WHERE school_id = $1 ORDER BY run_id DESC LIMIT 1",
         )
         .bind(school_id)
