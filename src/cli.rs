@@ -1,5 +1,5 @@
 //! The commands an operator types: `sync`, `run`, `migrate`, `why`, `export`, `status`,
-//! `check`, `history`, `demo`, `sim` (the operator views live in [`crate::ops`]). Each prints
+//! `check`, `history`, `user`, `demo`, `sim` (the operator views live in [`crate::ops`]). Each prints
 //! counts and IDs, never names (but for export's CSV, which is the roster by design); each exits
 //! non-zero when something went wrong, and says what.
 
@@ -106,6 +106,13 @@ needs fixing (printed); 2 the configuration or arguments were refused."
 printed (also when there is no history); 1 the database cannot be read; 2 the school is not configured."
     )]
     History(crate::ops::history::HistoryArgs),
+    /// The Data Dashboard's users: add, remove, list, reset (printing a one-time password).
+    #[command(
+        subcommand,
+        after_help = "Exit codes: 0 done; 1 the database failed or there is no such user; 2 the \
+arguments were refused (or the name is taken)."
+    )]
+    User(crate::web::users::UserCommand),
     /// The embedded default: a generated school on the built-in simulator, synced into the
     /// local Postgres, with what came through and what was left out.
     #[cfg(feature = "sim")]
@@ -212,6 +219,10 @@ async fn dispatch(cli: Cli) -> u8 {
         },
         Command::History(args) => match load_settings(cli.config.as_ref()) {
             Ok(settings) => ops_exit(crate::ops::history::run(&settings, &args).await),
+            Err(code) => code,
+        },
+        Command::User(command) => match load_settings(cli.config.as_ref()) {
+            Ok(settings) => crate::web::users::run(&settings, &command).await,
             Err(code) => code,
         },
         #[cfg(feature = "sim")]

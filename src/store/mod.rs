@@ -17,6 +17,7 @@ mod runs;
 mod schema;
 mod tables;
 mod views;
+mod web;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -37,6 +38,9 @@ pub use tables::ROSTER_TABLES;
 pub use views::{
     DatabaseReadiness, ExportClass, ExportGroup, ExportParent, ExportStudent, ExportTeacher,
     LatestRun, MissingEmail, RowStream, RunHistory,
+};
+pub use web::{
+    AuditRecord, DashboardRole, DashboardSession, DashboardUser, LoginFailures, Memberships, RunRow,
 };
 
 /// Why the store could not do what was asked. Texts never contain the database password.
