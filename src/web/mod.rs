@@ -4,8 +4,15 @@
 //! and writes only users, sessions, audit records, requests and approvals, never the roster.
 //!
 //! The parts: [`auth`] (argon2id passwords, session and CSRF tokens), [`users`] (`bromsync
-//! user`), [`fixes`] (each reason code in plain English, with what to change in Bromcom).
+//! user`), [`server`] (the bounded HTTP server: sessions, CSRF, security headers),
+//! [`handlers`] (what each page and form does), [`pages`] (the HTML), [`fixes`] (each reason
+//! code in plain English, with what to change in Bromcom).
 
 pub mod auth;
 pub mod fixes;
+pub mod handlers;
+pub mod pages;
+pub mod server;
 pub mod users;
+
+pub use server::{Dashboard, StoreSource, fixed_store, serve};

@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod concurrent;
 mod daemon;
+mod dashboard;
 mod dashboard_users;
 mod eligibility;
 mod export;
