@@ -17,6 +17,7 @@ pub mod batch;
 pub mod bromcom;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod daemon;
 #[cfg(feature = "sim")]
 pub mod demo;

@@ -7,6 +7,7 @@
 //! finished [`Decision`](crate::roster::Decision).
 
 mod apply;
+mod control;
 mod copy_text;
 mod fingerprint;
 mod history;
@@ -28,6 +29,7 @@ pub use apply::{
     ApplyOptions, ApplyOutcome, ChangedRow, PreparedRoster, StagedRun, TableChange, TableDiff,
     prepare,
 };
+pub use control::{Approval, CONTROL_CHANNEL, Decision, RefusedRun, RunControl, WaitingRequest};
 pub use history::{HISTORY_ENTITIES, HistoryEvent};
 pub use lock::SchoolLock;
 pub use read::StoredExclusion;
