@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 
 use super::lock::SchoolLock;
 use super::runs::{RunRecord, insert_run};
@@ -149,10 +149,15 @@ impl Store {
         Ok(schools)
     }
 
-    /// A listener on [`CONTROL_CHANNEL`], on a connection of the pool's (reconnected by sqlx
-    /// when it drops; what was announced meanwhile is lost, hence the daemon's periodic look).
+    /// A listener on [`CONTROL_CHANNEL`], on a connection of its own (reconnected by sqlx when
+    /// it drops; what was announced meanwhile is lost, hence the daemon's periodic look). Not
+    /// one of the pool's: held for good, it would leave the runs one connection short.
     pub async fn listen_control(&self) -> Result<PgListener, StoreError> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(15))
+            .connect_lazy_with(self.options.clone());
+        let mut listener = PgListener::connect_with(&own).await?;
         listener.listen(CONTROL_CHANNEL).await?;
         Ok(listener)
     }
