@@ -345,3 +345,60 @@ impl SchoolLock {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn approval(keys: &[(&str, &[&str])]) -> Approval {
+        Approval {
+            approval_id: 1,
+            refused_run: 7,
+            decided_by: "tester".to_owned(),
+            keys: keys
+                .iter()
+                .map(|(table, keys)| {
+                    let keys = keys.iter().map(|k| (*k).to_owned()).collect();
+                    ((*table).to_owned(), keys)
+                })
+                .collect(),
+        }
+    }
+
+    fn removals(rows: &[(&'static str, &[&str])]) -> Vec<(&'static str, Vec<String>)> {
+        rows.iter()
+            .map(|(table, keys)| (*table, keys.iter().map(|k| (*k).to_owned()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn an_approval_covers_what_was_refused_and_no_more() {
+        let approved = approval(&[
+            ("students", &["1", "2", "3"]),
+            ("class_students", &["9\t1"]),
+        ]);
+        // The same removals, or fewer, are covered.
+        let same = removals(&[
+            ("students", &["1", "2", "3"]),
+            ("class_students", &["9\t1"]),
+        ]);
+        assert!(approved.uncovered(&same).is_empty());
+        assert!(
+            approved
+                .uncovered(&removals(&[("students", &["2"])]))
+                .is_empty()
+        );
+        // Another row of an approved table, or a table the refused run left alone, is not.
+        assert_eq!(
+            approved.uncovered(&removals(&[("students", &["1", "4", "5"])])),
+            vec![("students", 2)]
+        );
+        assert_eq!(
+            approved.uncovered(&removals(&[
+                ("parents", &["1"]),
+                ("class_students", &["9\t2"])
+            ])),
+            vec![("parents", 1), ("class_students", 1)]
+        );
+    }
+}

@@ -60,9 +60,7 @@ impl Daemon {
             });
         }
         let daemon = Daemon { child, lines };
-        daemon
-            .wait_for("listening for control requests", 1)
-            .await;
+        daemon.wait_for("listening for control requests", 1).await;
         daemon
     }
 
@@ -249,11 +247,10 @@ async fn a_request_whose_daemon_dies_mid_run_is_served_by_another() {
     cli(&config, &["resync", "--school", "51"]).await;
     first.wait_for("run started", 1).await;
     let pool = db.store.pool();
-    let claimed_by: Option<String> =
-        sqlx::query_scalar("SELECT claimed_by FROM control_requests")
-            .fetch_one(pool)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+    let claimed_by: Option<String> = sqlx::query_scalar("SELECT claimed_by FROM control_requests")
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         claimed_by
             .as_deref()
@@ -261,7 +258,11 @@ async fn a_request_whose_daemon_dies_mid_run_is_served_by_another() {
         "{claimed_by:?}"
     );
     first.kill().await;
-    assert_eq!(count(pool, REQUESTS_DONE).await, 0, "the run died unfinished");
+    assert_eq!(
+        count(pool, REQUESTS_DONE).await,
+        0,
+        "the run died unfinished"
+    );
 
     sim.set_latency(Duration::ZERO);
     let second = Daemon::start(&config).await;
@@ -392,7 +393,10 @@ async fn an_approval_lets_the_next_run_remove_exactly_what_was_refused_and_is_re
         .fetch_one(pool)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((status.as_str(), trigger.as_str()), ("succeeded", "request"));
+    assert_eq!(
+        (status.as_str(), trigger.as_str()),
+        ("succeeded", "request")
+    );
     assert!(accepted, "the approved removals are recorded on the run");
     assert_eq!(removed["students"].as_u64(), Some(leaving.len() as u64));
     let left: Vec<i64> = students
@@ -502,4 +506,51 @@ async fn a_school_whose_lock_is_held_is_not_looked_for_as_unserved() {
     assert_eq!(db.store.schools_to_serve().await.unwrap(), vec![62]);
     lock.release().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(db.store.schools_to_serve().await.unwrap(), vec![61, 62]);
+}
+
+/// A request made while its school runs (on SIGUSR1 here) is not served by that run, which
+/// began before it: one more run follows and serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_for_a_school_already_running_is_served_by_one_more_run_after_it() {
+    let db = TestDb::new().await;
+    let school = 55;
+    let sim = start_sim(generated(76, &[school], 30)).await;
+    sim.set_latency(Duration::from_millis(400));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = config_for(dir.path(), &db, &sim, &[school]);
+    let daemon = Daemon::start(&config).await;
+    let status = std::process::Command::new("kill")
+        .args(["-s", "USR1", &daemon.pid().to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("kill: {e}"));
+    assert!(status.success());
+    daemon.wait_for("run started", 1).await;
+    cli(&config, &["resync", "--school", "55"]).await;
+    let pool = db.store.pool();
+    wait_count(pool, REQUESTS_DONE, 1).await;
+
+    let runs: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT run_id, trigger, status FROM sync_runs ORDER BY run_id")
+            .fetch_all(pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    let served_by: i64 = sqlx::query_scalar("SELECT served_by_run FROM control_requests")
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(
+        (runs[0].1.as_str(), runs[0].2.as_str()),
+        ("signal", "succeeded")
+    );
+    assert_eq!(
+        (runs[1].1.as_str(), runs[1].2.as_str()),
+        ("request", "succeeded")
+    );
+    assert_eq!(
+        served_by, runs[1].0,
+        "served by the run after the one in flight"
+    );
+    daemon.stop().await;
+    sim.shutdown().await;
 }
