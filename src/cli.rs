@@ -60,7 +60,9 @@ pub enum Command {
 (`daemon.schedule`, or the school's own `schedule`), read in the school's time zone, until \
 stopped. A school never runs twice at once; at most `daemon.max_concurrent_schools` run \
 together; a failed run is retried after `daemon.retry_delays_secs`. Several daemons may share \
-one database: each scheduled run is carried out by one of them.",
+one database: each scheduled run is carried out by one of them, and each `bromsync resync` or \
+`bromsync approve` request by whichever takes it first (heard at once through Postgres \
+LISTEN/NOTIFY, and looked for every `daemon.control_poll_secs`).",
         after_help = "Signals:\n  SIGUSR1          sync every school now (a school that is running syncs once more after)\n  \
 SIGHUP           reload the configuration file; a file that fails to load is logged and the \
 old configuration kept\n  SIGTERM, SIGINT  stop: no new runs, runs in flight cancelled (nothing \

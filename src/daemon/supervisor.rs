@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio::task::{Id, JoinSet};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::runner::Runner;
 use super::school::{Clock, SchoolMsg, SchoolPlan, Shared, school_loop};
@@ -142,7 +142,8 @@ impl<R: Runner> Daemon<R> {
                 Some(entry) => {
                     let _ = entry.inbox.send(SchoolMsg::Request);
                 }
-                None => info!(
+                // The periodic look repeats this for as long as the request waits: not at info.
+                None => debug!(
                     school,
                     "a control request for a school this daemon does not run; left to the others"
                 ),
