@@ -6,8 +6,8 @@
 //! function producing a [`roster::Roster`] and [`roster::Exclusions`]), and [`store`] writes the
 //! difference into Postgres in one transaction. [`sync`] drives one school's run; [`daemon`]
 //! schedules runs for many schools, and [`control`] lets operators reach every daemon sharing a
-//! database (resync requests, approvals of held removals); [`why`] answers for a record from what the store holds;
-//! [`ops`] holds the operator views (export, status, check, history, health and [`metrics`]);
+//! database (resync requests, approvals of held removals); [`why`] answers for a record from
+//! what the store holds; [`ops`] holds the operator views (export, status, check, history, health and [`metrics`]);
 //! [`cli`] is what operators type, and nothing below it imports it.
 //!
 //! The Bromcom simulator that tests, the demo and the benchmarks use is the workspace crate
