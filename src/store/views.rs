@@ -244,7 +244,7 @@ impl RoleFacts {
 
 /// Tables a run reads and writes, every one with SELECT, INSERT, UPDATE and DELETE (a run only
 /// reads `roster_edits`; `deploy/grants.sql` gives all four on every table).
-const RUN_TABLES: [&str; 15] = [
+const RUN_TABLES: [&str; 18] = [
     "sync_runs",
     "students",
     "teachers",
@@ -260,6 +260,11 @@ const RUN_TABLES: [&str; 15] = [
     "record_history",
     "roster_fingerprints",
     "roster_edits",
+    // A daemon's run claims and serves control requests, uses approvals, and a refused run
+    // records what it would have removed.
+    "control_requests",
+    "removal_approvals",
+    "refused_removals",
 ];
 
 impl Store {

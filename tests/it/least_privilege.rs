@@ -279,6 +279,17 @@ async fn only_migrate_creates_or_changes_the_schema_and_a_row_only_role_syncs() 
     );
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
 
+    // It records control requests (the default privileges cover tables added by later
+    // migrations) and reads them back.
+    let output = run_binary(&app_config, &["resync"], &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = run_binary(&app_config, &["status"], &[]).await;
+    assert!(
+        stdout(&output).contains("request waiting"),
+        "{}",
+        stdout(&output)
+    );
+
     // And it may not change the schema itself.
     let denied = {
         let mut conn = PgConnection::connect(&app_url)

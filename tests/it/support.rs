@@ -146,6 +146,7 @@ pub fn request(school: SchoolId) -> RunRequest {
         accept_removals: false,
         dry_run: false,
         scheduled_for: None,
+        requests: Default::default(),
     }
 }
 
