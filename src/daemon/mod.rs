@@ -129,6 +129,9 @@ async fn serve_endpoints(
             })
         })
     };
+    // The address bound, not the one asked for: with port 0 the system picks, and the log says
+    // which (tests use this rather than guess a free port).
+    let addr = listener.local_addr().unwrap_or(addr);
     let stop = CancellationToken::new();
     let limits = settings.http.limits();
     let task = crate::http::serve(listener, limits, metrics, ready, stop.clone());
