@@ -360,7 +360,10 @@ async fn a_reload_adds_and_removes_schools_and_a_failed_one_keeps_the_old() {
     let (tx, task) = start(settings(NEVER_SOON, &[1], 4, &[]), &fake);
     send(
         &tx,
-        Control::Reload(Box::new(Err("broken file".to_owned()))),
+        Control::Reload(Box::new(Err(config::ConfigError::Read {
+            path: "bromsync.toml".to_owned(),
+            message: "broken file".to_owned(),
+        }))),
     )
     .await;
     send(&tx, Control::ResyncAll).await;
