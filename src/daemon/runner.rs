@@ -17,7 +17,7 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::bromcom::RequestSlots;
+use crate::bromcom::{ClientBuildError, RequestSlots};
 use crate::config::{DatabaseSettings, SchoolSettings, Settings};
 use crate::failure::Permanent;
 use crate::store::{Store, Trigger};
@@ -115,7 +115,7 @@ struct Inner {
 struct State {
     database: DatabaseSettings,
     store: Option<Store>,
-    client: Result<crate::bromcom::Client, String>,
+    client: Result<crate::bromcom::Client, ClientBuildError>,
 }
 
 /// How long one attempt to reach the database may take before it counts as failed.
@@ -232,7 +232,11 @@ impl SyncRunner {
         };
         let client = match &self.state().client {
             Ok(client) => client.clone(),
-            Err(e) => return JobOutcome::Failed(JobFailure::transient(e.clone())),
+            Err(e) => {
+                return JobOutcome::Failed(JobFailure::transient(format!(
+                    "cannot set up the Bromcom client: {e}"
+                )));
+            }
         };
         let ctx = SyncContext {
             store,
@@ -273,9 +277,8 @@ impl Runner for SyncRunner {
 fn build_client(
     settings: &Settings,
     requests: &Arc<RequestSlots>,
-) -> Result<crate::bromcom::Client, String> {
+) -> Result<crate::bromcom::Client, ClientBuildError> {
     crate::bromcom::Client::with_request_limit(settings.bromcom.clone(), Arc::clone(requests))
-        .map_err(|e| format!("cannot set up the Bromcom client: {e}"))
 }
 
 fn same_database(a: &DatabaseSettings, b: &DatabaseSettings) -> bool {
