@@ -285,6 +285,9 @@ pub enum ConfigError {
     },
     #[error("configuration key `{key}`: {message}")]
     Invalid { key: String, message: String },
+    /// The task reading the file (for a reload) ended without an answer.
+    #[error("the configuration loader stopped unexpectedly")]
+    LoaderStopped,
 }
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {

@@ -26,6 +26,7 @@ pub mod daemon;
 pub mod demo;
 pub mod eligibility;
 pub mod exit;
+pub mod failure;
 pub mod http;
 pub mod limit;
 pub mod metrics;

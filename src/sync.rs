@@ -14,6 +14,7 @@ use tracing::{Instrument, info, warn};
 use crate::bromcom::{self, FetchError};
 use crate::config::{RemovalGuard, SchoolSettings, Settings};
 use crate::eligibility;
+use crate::failure::Permanent;
 use crate::roster::Decision;
 use crate::snapshot::SchoolId;
 use crate::store::{
@@ -192,6 +193,17 @@ impl SyncError {
     /// Bromcom rejected the application's credentials: no school can run until that is fixed.
     pub fn is_credentials_rejected(&self) -> bool {
         matches!(self, SyncError::Fetch(e) if e.is_credentials_rejected())
+    }
+
+    /// Why this failure cannot heal by waiting, when it cannot (see [`crate::failure`]).
+    pub fn permanent(&self) -> Option<Permanent> {
+        match self {
+            SyncError::Fetch(e) => Permanent::of_category(e.category()),
+            SyncError::Store { source, .. } if source.is_schema_mismatch() => {
+                Some(Permanent::Schema)
+            }
+            SyncError::Store { .. } | SyncError::Decide { .. } => None,
+        }
     }
 }
 

@@ -32,7 +32,7 @@ pub use runner::{Job, JobOutcome, Runner, SyncRunner};
 pub use school::{Clock, SystemClock};
 pub use supervisor::{Control, Daemon};
 
-use crate::exit;
+use crate::exit::{self, CommandError};
 use crate::sync::RunHooks;
 
 /// `bromsync --config FILE run`: loads the configuration (refusing a bad one with exit code
@@ -40,15 +40,11 @@ use crate::sync::RunHooks;
 /// the database is down. `hooks` go to every run (tests' only; see [`RunHooks`]).
 pub async fn run_command(config_path: Option<&Path>, hooks: RunHooks) -> u8 {
     let Some(path) = config_path else {
-        eprintln!("bromsync: no configuration given; pass --config FILE (see config/example.toml)");
-        return exit::BAD_CONFIG;
+        return refused(&CommandError::NoConfig);
     };
     let settings = match crate::config::load(path) {
         Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("bromsync: configuration refused: {e}");
-            return exit::BAD_CONFIG;
-        }
+        Err(e) => return refused(&CommandError::Config(e)),
     };
     open_files::raise();
     // Signals are taken before anything can send one expecting the daemon to listen: the
@@ -142,4 +138,10 @@ async fn serve_endpoints(
         "serving /healthz, /readyz and /metrics"
     );
     Ok(Some((stop, task)))
+}
+
+/// The daemon refused to start: the error on stderr, its exit code returned.
+fn refused(error: &CommandError) -> u8 {
+    eprintln!("bromsync: {error}");
+    exit::code_of(error)
 }

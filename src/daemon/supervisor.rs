@@ -16,7 +16,7 @@ use tracing::{debug, error, info, warn};
 
 use super::runner::Runner;
 use super::school::{Clock, SchoolMsg, SchoolPlan, Shared, school_loop};
-use crate::config::Settings;
+use crate::config::{ConfigError, Settings};
 use crate::limit::Limit;
 use crate::snapshot::SchoolId;
 
@@ -29,7 +29,7 @@ pub enum Control {
     /// configured one tries to serve them now.
     Requested(Vec<SchoolId>),
     /// Use this configuration from now on, or (when it failed to load) keep the one in force.
-    Reload(Box<Result<Settings, String>>),
+    Reload(Box<Result<Settings, ConfigError>>),
     /// Take no new work, cancel runs in flight, return within the grace period.
     Stop,
 }
@@ -151,7 +151,7 @@ impl<R: Runner> Daemon<R> {
         }
     }
 
-    fn reload(&mut self, loaded: Result<Settings, String>) {
+    fn reload(&mut self, loaded: Result<Settings, ConfigError>) {
         let settings = match loaded {
             Ok(settings) => Arc::new(settings),
             Err(e) => {

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{OpsError, Verdict, chosen_schools, connect, rfc3339, store_failed};
 use crate::config::{SchoolSettings, Settings};
+use crate::failure::Permanent;
 use crate::snapshot::SchoolId;
 use crate::store::{MissingEmail, Store};
 
@@ -54,6 +55,9 @@ pub struct LastRun {
     /// A failed run's error category (`server_error_message`, `http_5xx`, `database`...);
     /// the error's text stays in `sync_runs.error`.
     pub error_category: Option<String>,
+    /// The run failed in a way waiting cannot heal (credentials, not_granted, unknown_school,
+    /// schema): the daemon does not retry it, and a person has to act.
+    pub permanent: bool,
 }
 
 impl SchoolStatus {
@@ -130,17 +134,18 @@ pub async fn school_status(
         .next_after(now, school.timezone);
     Ok(SchoolStatus {
         school_id: school.id,
-        last_run: runs.latest.map(|run| LastRun {
-            run_id: run.run_id,
-            status: run.status,
-            trigger: run.trigger,
-            started_at: rfc3339(run.started_at),
-            finished_at: rfc3339(run.finished_at),
-            error_category: run
-                .error
-                .as_deref()
-                .and_then(error_category)
-                .map(str::to_owned),
+        last_run: runs.latest.map(|run| {
+            let error_category = run.error.as_deref().and_then(error_category);
+            LastRun {
+                run_id: run.run_id,
+                permanent: run.status == "failed"
+                    && error_category.and_then(Permanent::of_recorded).is_some(),
+                status: run.status,
+                trigger: run.trigger,
+                started_at: rfc3339(run.started_at),
+                finished_at: rfc3339(run.finished_at),
+                error_category: error_category.map(str::to_owned),
+            }
         }),
         last_success_at: runs.last_success_at.map(rfc3339),
         refused_pending: runs.refused_pending,
@@ -171,6 +176,13 @@ fn print_text(status: &SchoolStatus) {
             );
             if let Some(category) = &run.error_category {
                 println!("  error category:  {category}");
+                if let Some(cause) = run
+                    .permanent
+                    .then(|| Permanent::of_recorded(category))
+                    .flatten()
+                {
+                    println!("  not retried:     {}", cause.advice());
+                }
             }
         }
         None => println!("school {school}: never run"),

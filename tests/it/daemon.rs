@@ -881,3 +881,77 @@ async fn a_reload_with_a_syntax_error_logs_where_it_is_but_not_the_secret() {
     stop_cleanly(daemon, Duration::from_secs(10)).await;
     sim.shutdown().await;
 }
+
+/// A wrong secret (the simulator answers 401) cannot heal by waiting: the school runs once, is
+/// not retried (however short the ladder), the log says why, and `status` says so. Before,
+/// every retry failed the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_secret_is_not_retried_and_status_says_so() {
+    let db = TestDb::new().await;
+    let sim = SimServer::start(SimOptions {
+        dataset: {
+            let mut dataset = Dataset::default();
+            dataset.schools.insert(91, school_rows(91));
+            dataset
+        },
+        application_id: APP_ID.to_owned(),
+        // Not the configured one: every request is answered 401.
+        application_secret: "the-secret-Bromcom-expects".to_owned(),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("simulator: {e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write_config_text(
+        dir.path(),
+        &config_text(&Setup {
+            db_url: db_url_with_password(&db, 5432),
+            sim_url: sim.base_url(),
+            schedule: NEVER_SOON,
+            schools: vec![(91, None)],
+            grace_secs: 5,
+            retry_delays: "1, 1",
+        }),
+    );
+    let daemon = spawn_daemon(&config, &[]);
+    started(&daemon).await;
+    daemon.signal("USR1");
+    daemon
+        .wait_for(
+            "not retried: the failure cannot heal by waiting (credentials)",
+            1,
+            Duration::from_secs(15),
+        )
+        .await;
+    let pool = db.store.pool();
+    let failed = "SELECT count(*) FROM sync_runs WHERE school_id = 91 AND status = 'failed'";
+    wait_count(pool, failed, 1, Duration::from_secs(10)).await;
+    // A generous look past the whole ladder (two retries a second apart): nothing more comes.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(count(pool, "SELECT count(*) FROM sync_runs").await, 1);
+    assert_eq!(daemon.count("retrying"), 0, "{}", daemon.lines().join("\n"));
+    let not_retried: Vec<Value> = check_log_lines(&daemon)
+        .into_iter()
+        .filter(|line| line["permanent"] == "credentials")
+        .collect();
+    assert_eq!(not_retried.len(), 1, "{not_retried:?}");
+    assert_eq!(not_retried[0]["level"], "WARN");
+
+    let text = crate::harness::run_binary(&config, &["status"], &[]).await;
+    assert_eq!(text.status.code(), Some(1));
+    let shown = stdout(&text);
+    assert!(shown.contains("error category:  credentials"), "{shown}");
+    assert!(
+        shown.contains("not retried:     credentials rejected; fix the configuration"),
+        "{shown}"
+    );
+    let json = crate::harness::run_binary(&config, &["status", "--json"], &[]).await;
+    let schools: Value = serde_json::from_str(&stdout(&json))
+        .unwrap_or_else(|e| panic!("status --json ({e}): {}", stdout(&json)));
+    assert_eq!(schools[0]["last_run"]["status"], "failed");
+    assert_eq!(schools[0]["last_run"]["error_category"], "credentials");
+    assert_eq!(schools[0]["last_run"]["permanent"], true);
+
+    stop_cleanly(daemon, Duration::from_secs(8)).await;
+    sim.shutdown().await;
+}
