@@ -7,7 +7,7 @@ use std::process::Output;
 use bromsync::roster::ExcludedEntity;
 use bromsync_sim::server::SimHandle;
 
-use crate::harness::{clean_command, one_school_config, stderr, stdout};
+use crate::harness::{clean_command, one_school_config, stderr, stdout, write_config_text};
 use crate::support::*;
 
 const SCHOOL: i64 = 20001;
@@ -34,7 +34,7 @@ fn config_with(db: &TestDb, sim: &SimHandle, dir: &Path, without: &str) -> Strin
         text.contains(without),
         "the configuration has no `{without}`"
     );
-    std::fs::write(&path, text.replace(without, "")).expect("config rewritten");
+    write_config_text(dir, &text.replace(without, ""));
     path.display().to_string()
 }
 

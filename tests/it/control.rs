@@ -3,16 +3,11 @@
 //! on an event (a row, a log line) with a generous deadline.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bromsync::snapshot::{EntityKind, SchoolId};
-use bromsync_sim::churn;
+use bromsync::snapshot::SchoolId;
 use bromsync_sim::server::SimHandle;
 use serde_json::Value;
-use sqlx::PgPool;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Child;
 
 use crate::harness::*;
 use crate::support::*;
@@ -34,104 +29,13 @@ fn config_for(dir: &Path, db: &TestDb, sim: &SimHandle, schools: &[SchoolId]) ->
     write_config(dir, &db.url, sim, 100_000, &schools, &daemon_settings(2))
 }
 
-/// A `bromsync run` process with its (JSON) log lines collected as they come; killed when
-/// dropped.
-struct Daemon {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Daemon {
-    async fn start(config: &Path) -> Daemon {
-        let mut child = bromsync(config, &["--log-format", "json", "run"], &[])
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting bromsync run: {e}"));
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        if let Some(stderr) = child.stderr.take() {
-            let lines = Arc::clone(&lines);
-            tokio::spawn(async move {
-                let mut reader = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = reader.next_line().await {
-                    lines
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(line);
-                }
-            });
-        }
-        let daemon = Daemon { child, lines };
-        daemon.wait_for("listening for control requests", 1).await;
-        daemon
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().expect("the daemon runs")
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn count(&self, needle: &str) -> usize {
-        self.lines().iter().filter(|l| l.contains(needle)).count()
-    }
-
-    async fn wait_for(&self, needle: &str, count: usize) {
-        let deadline = Instant::now() + WITHIN;
-        while self.count(needle) < count {
-            assert!(
-                Instant::now() < deadline,
-                "no {count} log lines with `{needle}`; the log:\n{}",
-                self.lines().join("\n")
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGTERM, then a clean exit.
-    async fn stop(mut self) {
-        let pid = self.pid().to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-s", "TERM", &pid])
-            .status()
-            .unwrap_or_else(|e| panic!("kill: {e}"));
-        assert!(status.success());
-        let exited = tokio::time::timeout(WITHIN, self.child.wait())
-            .await
-            .unwrap_or_else(|_| panic!("the daemon did not stop"))
-            .unwrap_or_else(|e| panic!("waiting for the daemon: {e}"));
-        assert!(exited.success(), "{exited}");
-    }
-
-    async fn kill(mut self) {
-        self.child.kill().await.unwrap_or_else(|e| panic!("{e}"));
-    }
-}
-
-async fn count(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(pool)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-/// Polls `sql` (a count) until it reaches `want`.
-async fn wait_count(pool: &PgPool, sql: &str, want: i64) {
-    let deadline = Instant::now() + WITHIN;
-    loop {
-        let have = count(pool, sql).await;
-        if have >= want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "`{sql}` is {have}, wanted {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// `bromsync --log-format json run`, once it listens for control requests.
+async fn start_daemon(config: &Path) -> Daemon {
+    let daemon = Daemon::spawn(config, &["--log-format", "json", "run"], &[]);
+    daemon
+        .wait_for("listening for control requests", 1, WITHIN)
+        .await;
+    daemon
 }
 
 const REQUESTS_DONE: &str = "SELECT count(*) FROM control_requests WHERE done_at IS NOT NULL";
@@ -167,9 +71,9 @@ async fn three_daemons_serve_one_resync_of_every_school_once_and_share_the_schoo
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = config_for(dir.path(), &db, &sim, &schools);
     let daemons = [
-        Daemon::start(&config).await,
-        Daemon::start(&config).await,
-        Daemon::start(&config).await,
+        start_daemon(&config).await,
+        start_daemon(&config).await,
+        start_daemon(&config).await,
     ];
 
     let asked = cli(&config, &["resync"]).await;
@@ -178,11 +82,11 @@ async fn three_daemons_serve_one_resync_of_every_school_once_and_share_the_schoo
         schools.len()
     );
     let pool = db.store.pool();
-    wait_count(pool, REQUESTS_DONE, schools.len() as i64).await;
+    wait_count(pool, REQUESTS_DONE, schools.len() as i64, WITHIN).await;
     // Every daemon heard every request and had its say (a run, or finding it held or served).
     for daemon in &daemons {
         daemon
-            .wait_for("control request heard", schools.len())
+            .wait_for("control request heard", schools.len(), WITHIN)
             .await;
     }
     // Two more looks of every daemon: nothing is left for anyone to run.
@@ -228,8 +132,8 @@ async fn three_daemons_serve_one_resync_of_every_school_once_and_share_the_schoo
         claimers.len() > 1,
         "every run landed on one daemon: {claimers:?}"
     );
-    for daemon in daemons {
-        daemon.stop().await;
+    for mut daemon in daemons {
+        daemon.stop(WITHIN).await;
     }
     sim.shutdown().await;
 }
@@ -243,9 +147,9 @@ async fn a_request_whose_daemon_dies_mid_run_is_served_by_another() {
     sim.set_latency(Duration::from_millis(600));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = config_for(dir.path(), &db, &sim, &[school]);
-    let first = Daemon::start(&config).await;
+    let mut first = start_daemon(&config).await;
     cli(&config, &["resync", "--school", "51"]).await;
-    first.wait_for("run started", 1).await;
+    first.wait_for("run started", 1, WITHIN).await;
     let pool = db.store.pool();
     let claimed_by: Option<String> = sqlx::query_scalar("SELECT claimed_by FROM control_requests")
         .fetch_one(pool)
@@ -257,7 +161,7 @@ async fn a_request_whose_daemon_dies_mid_run_is_served_by_another() {
             .is_some_and(|by| by.ends_with(&format!(":{}", first.pid()))),
         "{claimed_by:?}"
     );
-    first.kill().await;
+    first.kill(WITHIN).await;
     assert_eq!(
         count(pool, REQUESTS_DONE).await,
         0,
@@ -265,8 +169,8 @@ async fn a_request_whose_daemon_dies_mid_run_is_served_by_another() {
     );
 
     sim.set_latency(Duration::ZERO);
-    let second = Daemon::start(&config).await;
-    wait_count(pool, REQUESTS_DONE, 1).await;
+    let mut second = start_daemon(&config).await;
+    wait_count(pool, REQUESTS_DONE, 1, WITHIN).await;
     let (run_status, claimed_by): (String, String) = sqlx::query_as(
         "SELECT s.status, r.claimed_by FROM control_requests r \
          JOIN sync_runs s ON s.run_id = r.served_by_run",
@@ -280,7 +184,7 @@ async fn a_request_whose_daemon_dies_mid_run_is_served_by_another() {
         "{claimed_by}"
     );
     assert_eq!(count(pool, "SELECT count(*) FROM sync_runs").await, 1);
-    second.stop().await;
+    second.stop(WITHIN).await;
     sim.shutdown().await;
 }
 
@@ -303,9 +207,9 @@ async fn a_resync_made_while_no_daemon_runs_waits_in_status_and_is_served_when_o
     let text = stdout(&run_binary(&config, &["status"], &[]).await);
     assert!(text.contains("request waiting: 1 by"), "{text}");
 
-    let daemon = Daemon::start(&config).await;
+    let mut daemon = start_daemon(&config).await;
     let pool = db.store.pool();
-    wait_count(pool, REQUESTS_DONE, 1).await;
+    wait_count(pool, REQUESTS_DONE, 1, WITHIN).await;
     assert_eq!(
         count(
             pool,
@@ -317,26 +221,8 @@ async fn a_resync_made_while_no_daemon_runs_waits_in_status_and_is_served_when_o
     let status = run_binary(&config, &["status", "--json"], &[]).await;
     let statuses: Value = serde_json::from_str(&stdout(&status)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(statuses[0]["requests_waiting"], Value::Array(Vec::new()));
-    daemon.stop().await;
+    daemon.stop(WITHIN).await;
     sim.shutdown().await;
-}
-
-/// The students the roster holds now.
-async fn stored_students(db: &TestDb, school: SchoolId) -> Vec<i64> {
-    sqlx::query_scalar("SELECT student_id FROM students WHERE school_id = $1 ORDER BY student_id")
-        .bind(school)
-        .fetch_all(db.store.pool())
-        .await
-        .unwrap_or_else(|e| panic!("students: {e}"))
-}
-
-fn remove_students(sim: &SimHandle, school: SchoolId, ids: &[i64]) {
-    for id in ids {
-        let removed = sim.update_dataset(|d| {
-            churn::remove_rows(d, school, EntityKind::Students, "studentID", *id)
-        });
-        assert!(removed > 0, "student {id} was not served");
-    }
 }
 
 /// A school synced once, then a quarter of its students gone from Bromcom and a `sync` refused
@@ -376,14 +262,14 @@ async fn an_approval_lets_the_next_run_remove_exactly_what_was_refused_and_is_re
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
-    let daemon = Daemon::start(&config).await;
+    let mut daemon = start_daemon(&config).await;
     let approved = cli(&config, &["approve", "--school", "53"]).await;
     assert!(
         stdout(&approved).contains(&format!("removals of run {refused_run}")),
         "{}",
         stdout(&approved)
     );
-    wait_count(pool, REQUESTS_DONE, 1).await;
+    wait_count(pool, REQUESTS_DONE, 1, WITHIN).await;
 
     let (run_id, status, trigger, removed, accepted): (i64, String, String, Value, bool) =
         sqlx::query_as(
@@ -427,7 +313,7 @@ async fn an_approval_lets_the_next_run_remove_exactly_what_was_refused_and_is_re
     let again = run_binary(&config, &["approve", "--school", "53"], &[]).await;
     assert_eq!(again.status.code(), Some(1), "{}", stdout(&again));
     assert!(stderr(&again).contains("no refused run waits"));
-    daemon.stop().await;
+    daemon.stop(WITHIN).await;
     sim.shutdown().await;
 }
 
@@ -455,9 +341,9 @@ async fn an_approval_does_not_carry_over_to_a_larger_removal_and_a_rejection_hol
     remove_students(&sim, school, &one_more);
     let before = checksums(&db, school).await;
 
-    let daemon = Daemon::start(&config).await;
+    let mut daemon = start_daemon(&config).await;
     cli(&config, &["approve", "--school", "54"]).await;
-    wait_count(pool, REQUESTS_DONE, 1).await;
+    wait_count(pool, REQUESTS_DONE, 1, WITHIN).await;
     let (status, removed): (String, Value) = sqlx::query_as(
         "SELECT s.status, s.removed FROM control_requests r \
          JOIN sync_runs s ON s.run_id = r.served_by_run",
@@ -476,15 +362,15 @@ async fn an_approval_does_not_carry_over_to_a_larger_removal_and_a_rejection_hol
         .await,
         0
     );
-    daemon.wait_for("does not cover this run", 1).await;
+    daemon.wait_for("does not cover this run", 1, WITHIN).await;
     // The new refusal is what an approval now decides on, and it covers the larger removal.
     cli(&config, &["approve", "--school", "54"]).await;
-    wait_count(pool, REQUESTS_DONE, 2).await;
+    wait_count(pool, REQUESTS_DONE, 2, WITHIN).await;
     assert_eq!(
         stored_students(&db, school).await.len(),
         students.len() - leaving.len() - 1
     );
-    daemon.stop().await;
+    daemon.stop(WITHIN).await;
     sim.shutdown().await;
 }
 
@@ -518,16 +404,12 @@ async fn a_request_for_a_school_already_running_is_served_by_one_more_run_after_
     sim.set_latency(Duration::from_millis(400));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = config_for(dir.path(), &db, &sim, &[school]);
-    let daemon = Daemon::start(&config).await;
-    let status = std::process::Command::new("kill")
-        .args(["-s", "USR1", &daemon.pid().to_string()])
-        .status()
-        .unwrap_or_else(|e| panic!("kill: {e}"));
-    assert!(status.success());
-    daemon.wait_for("run started", 1).await;
+    let mut daemon = start_daemon(&config).await;
+    daemon.signal("USR1");
+    daemon.wait_for("run started", 1, WITHIN).await;
     cli(&config, &["resync", "--school", "55"]).await;
     let pool = db.store.pool();
-    wait_count(pool, REQUESTS_DONE, 1).await;
+    wait_count(pool, REQUESTS_DONE, 1, WITHIN).await;
 
     let runs: Vec<(i64, String, String)> =
         sqlx::query_as("SELECT run_id, trigger, status FROM sync_runs ORDER BY run_id")
@@ -551,6 +433,6 @@ async fn a_request_for_a_school_already_running_is_served_by_one_more_run_after_
         served_by, runs[1].0,
         "served by the run after the one in flight"
     );
-    daemon.stop().await;
+    daemon.stop(WITHIN).await;
     sim.shutdown().await;
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bromsync::bromcom::{Client, ClientConfig};
 use bromsync::roster::{Decision, Roster};
-use bromsync::snapshot::SchoolId;
+use bromsync::snapshot::{EntityKind, SchoolId};
 use bromsync::store::ROSTER_TABLES;
 use bromsync::sync::{Hook, RunHooks, RunOutcome, SyncContext, SyncError};
 use bromsync_sim::server::SimHandle;
@@ -404,6 +404,26 @@ pub async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// The students a school's stored roster holds, by ID.
+pub async fn stored_students(db: &TestDb, school: SchoolId) -> Vec<i64> {
+    sqlx::query_scalar("SELECT student_id FROM students WHERE school_id = $1 ORDER BY student_id")
+        .bind(school)
+        .fetch_all(db.store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("students: {e}"))
+}
+
+/// Removes the rows of the students `ids` from what the simulator serves (each must be
+/// served), so that the next run sees them gone.
+pub fn remove_students(sim: &SimHandle, school: SchoolId, ids: &[i64]) {
+    for id in ids {
+        let removed = sim.update_dataset(|d| {
+            bromsync_sim::churn::remove_rows(d, school, EntityKind::Students, "studentID", *id)
+        });
+        assert!(removed > 0, "student {id} was not served");
+    }
+}
+
 /// A long-running `bromsync ... run` (or any command) with its stderr collected; killed when
 /// dropped.
 pub struct Daemon {
@@ -481,6 +501,12 @@ impl Daemon {
         self.signal("TERM");
         let status = self.wait_exit(within).await;
         assert!(status.success(), "{status}; the log:\n{}", self.log.text());
+    }
+
+    /// SIGKILL, as a crash: no grace period, no clean-up; then the exit within `within`.
+    pub async fn kill(&mut self, within: Duration) -> std::process::ExitStatus {
+        self.signal("KILL");
+        self.wait_exit(within).await
     }
 
     /// `http://ADDR` of the HTTP listener, from the line the daemon logs once it is bound: a

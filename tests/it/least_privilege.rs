@@ -5,13 +5,15 @@
 //! privileges were revoked.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bromsync::store::Store;
 use secrecy::SecretString;
 use sqlx::{Connection, PgConnection};
 
-use crate::harness::{differences_from_eligibility, run_binary, stderr, stdout, write_config};
+use crate::harness::{
+    differences_from_eligibility, run_binary, stderr, stdout, wait_count, write_config,
+};
 use crate::support::*;
 
 const SCHOOL: i64 = 20001;
@@ -335,22 +337,9 @@ async fn the_daemon_waits_for_migrate_as_for_a_database_that_is_down() {
     let store = Store::connect(&SecretString::from(fixture.owner_url()), 2)
         .await
         .unwrap_or_else(|e| panic!("store: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let succeeded: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM sync_runs WHERE status = 'succeeded'")
-                .fetch_one(store.pool())
-                .await
-                .unwrap_or_else(|e| panic!("sync_runs: {e}"));
-        if succeeded > 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no run succeeded after `bromsync migrate`"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The daemon, still up, syncs once the schema is there.
+    let succeeded = "SELECT count(*) FROM sync_runs WHERE status = 'succeeded'";
+    wait_count(store.pool(), succeeded, 1, Duration::from_secs(20)).await;
     store.close().await;
     daemon.stop(Duration::from_secs(30)).await;
 }

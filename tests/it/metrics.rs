@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bromsync::snapshot::{EntityKind, SchoolId};
 
-use crate::harness::{Daemon, reserve_port, write_config};
+use crate::harness::{Daemon, reserve_port, wait_count, wait_until, write_config};
 use crate::ops_fixture::dataset;
 use crate::support::{TestDb, start_sim};
 
@@ -72,28 +72,19 @@ async fn get(url: &str) -> (u16, String) {
     }
 }
 
-/// Polls until `url` answers at all.
+/// Polls until `base` answers at all.
 async fn wait_listening(base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(&format!("{base}/healthz")).await.0 != 200 {
-        assert!(Instant::now() < deadline, "{base}/healthz never answered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        Duration::from_secs(30),
+        || async { get(&format!("{base}/healthz")).await.0 == 200 },
+        || format!("{base}/healthz never answered"),
+    )
+    .await;
 }
 
 async fn wait_runs(db: &TestDb, want: i64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_runs")
-            .fetch_one(db.store.pool())
-            .await
-            .unwrap();
-        if runs >= want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{runs} runs, wanted {want}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let sql = "SELECT count(*) FROM sync_runs";
+    wait_count(db.store.pool(), sql, want, Duration::from_secs(30)).await;
 }
 
 /// `bromsync run` with a listener on the port the system picks: the daemon and its address.
