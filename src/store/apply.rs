@@ -53,9 +53,11 @@ pub struct PreparedRoster {
 
 /// Renders the decision's roster and exclusions as `COPY` rows (pure; no database).
 pub fn prepare(decision: &Decision) -> PreparedRoster {
-    let mut tables: Vec<(&'static TableSpec, Lines)> =
-        tables::roster_lines(&decision.roster).into_iter().collect();
-    tables.push((&EXCLUSIONS, tables::exclusion_lines(&decision.exclusions)));
+    let tables = tables::ROSTER_SPECS
+        .into_iter()
+        .chain([&EXCLUSIONS])
+        .map(|spec| (spec, (spec.rows)(decision)))
+        .collect();
     PreparedRoster { tables }
 }
 

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
-use super::{Store, StoreError, schema};
+use super::{Store, StoreError, schema, tables};
 use crate::snapshot::SchoolId;
 
 /// One class as the export has it: `staff_ids` holds every teacher, the main one included.
@@ -241,24 +241,23 @@ impl RoleFacts {
 }
 
 /// Tables a run reads and writes, every one with SELECT, INSERT, UPDATE and DELETE (a run only
-/// reads `roster_edits`; `deploy/grants.sql` gives all four on every table).
-const RUN_TABLES: [&str; 15] = [
-    "sync_runs",
-    "students",
-    "teachers",
-    "retained_rooms",
-    "parents",
-    "parent_students",
-    "classes",
-    "class_students",
-    "class_teachers",
-    "groups",
-    "group_students",
-    "exclusions",
-    "record_history",
-    "roster_fingerprints",
-    "roster_edits",
-];
+/// reads `roster_edits`; `deploy/grants.sql` gives all four on every table): the run records,
+/// every table the sync writes (teachers' put-aside rooms beside them), history and
+/// fingerprints.
+fn run_tables() -> Vec<&'static str> {
+    let mut tables = vec!["sync_runs"];
+    for spec in tables::ROSTER_SPECS
+        .into_iter()
+        .chain([&tables::EXCLUSIONS])
+    {
+        tables.push(spec.name);
+        if spec.name == tables::TEACHERS.name {
+            tables.push("retained_rooms");
+        }
+    }
+    tables.extend(["record_history", "roster_fingerprints", "roster_edits"]);
+    tables
+}
 
 impl Store {
     /// Compares the applied migrations with this binary's and asks Postgres, privilege by
@@ -289,7 +288,7 @@ impl Store {
                 WHERE NOT has_database_privilege(current_database(), 'TEMPORARY') \
              ) m ORDER BY table_order, privilege_order",
         )
-        .bind(RUN_TABLES.as_slice())
+        .bind(run_tables())
         .fetch_all(&self.pool)
         .await?;
         // Owning the schema includes being a member of its owner (e.g. `pg_database_owner`, which
