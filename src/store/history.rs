@@ -238,7 +238,7 @@ pub(super) async fn record(
     let started = std::time::Instant::now();
     if !events.is_empty() {
         // The time of the run's transaction, as `now()` would give each row.
-        let at: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+        let at = sqlx::query_scalar!("SELECT now() AS \"now!\"")
             .fetch_one(&mut *conn)
             .await?;
         let at = at.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string();
@@ -279,11 +279,12 @@ pub(super) async fn record(
         "history recorded"
     );
     let retention_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
-    sqlx::query(
-        "DELETE FROM record_history WHERE school_id = $1 AND at < now() - $2 * interval '1 second'",
+    sqlx::query!(
+        "DELETE FROM record_history \
+         WHERE school_id = $1 AND at < now() - $2::bigint * interval '1 second'",
+        school_id,
+        retention_secs,
     )
-    .bind(school_id)
-    .bind(retention_secs)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -307,14 +308,15 @@ impl Store {
         entity: ExcludedEntity,
         bromcom_id: i64,
     ) -> Result<Vec<HistoryEvent>, StoreError> {
-        Ok(sqlx::query_as(
+        Ok(sqlx::query_as!(
+            HistoryEvent,
             "SELECT run_id, at, event, columns, reasons FROM record_history \
              WHERE school_id = $1 AND entity = $2 AND bromcom_id = $3 \
              ORDER BY at DESC, run_id DESC",
+            school_id,
+            entity.as_str(),
+            bromcom_id,
         )
-        .bind(school_id)
-        .bind(entity.as_str())
-        .bind(bromcom_id)
         .fetch_all(&self.pool)
         .await?)
     }
