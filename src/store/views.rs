@@ -7,6 +7,7 @@ use futures::StreamExt;
 
 use super::tables::{EXCLUSIONS, ROSTER_SPECS, TEACHERS};
 use super::{Store, StoreError, schema};
+use crate::roster::{RosterParent, RosterTeacher};
 use crate::snapshot::SchoolId;
 
 /// One class as the export has it: `staff_ids` holds every teacher, the main one included.
@@ -25,24 +26,17 @@ pub struct ExportClass {
 /// A student as the export has it: exactly the roster row.
 pub type ExportStudent = crate::roster::RosterStudent;
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// A teacher as the export has it: the roster row and the room an operator set.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportTeacher {
-    pub staff_id: i64,
-    pub title: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub email: Option<String>,
+    pub teacher: RosterTeacher,
     pub room: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// A parent as the export has it: the roster row and the parent's children.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportParent {
-    pub person_id: i64,
-    pub title: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
+    pub parent: RosterParent,
     pub student_ids: Vec<i64>,
 }
 
@@ -100,30 +94,45 @@ impl Store {
     }
 
     pub fn export_teachers(&self, school_id: SchoolId) -> RowStream<'_, ExportTeacher> {
-        streamed(
-            sqlx::query_as!(
-                ExportTeacher,
-                "SELECT staff_id, title, first_name, last_name, email, room \
+        let rows = sqlx::query!(
+            "SELECT staff_id, title, first_name, last_name, email, room \
              FROM teachers WHERE school_id = $1 ORDER BY staff_id",
-                school_id,
-            )
-            .fetch(&self.pool),
+            school_id,
         )
+        .map(|row| ExportTeacher {
+            teacher: RosterTeacher {
+                staff_id: row.staff_id,
+                title: row.title,
+                first_name: row.first_name,
+                last_name: row.last_name,
+                email: row.email,
+            },
+            room: row.room,
+        });
+        streamed(rows.fetch(&self.pool))
     }
 
     pub fn export_parents(&self, school_id: SchoolId) -> RowStream<'_, ExportParent> {
-        streamed(
-            sqlx::query_as!(
-                ExportParent,
-                "SELECT p.person_id, p.title, p.first_name, p.last_name, p.email, p.phone, \
+        let rows = sqlx::query!(
+            "SELECT p.person_id, p.title, p.first_name, p.last_name, p.email, p.phone, \
                ARRAY(SELECT ps.student_id FROM parent_students ps \
                  WHERE ps.school_id = p.school_id AND ps.person_id = p.person_id \
                  ORDER BY ps.student_id) AS \"student_ids!\" \
              FROM parents p WHERE p.school_id = $1 ORDER BY p.person_id",
-                school_id,
-            )
-            .fetch(&self.pool),
+            school_id,
         )
+        .map(|row| ExportParent {
+            parent: RosterParent {
+                person_id: row.person_id,
+                title: row.title,
+                first_name: row.first_name,
+                last_name: row.last_name,
+                email: row.email,
+                phone: row.phone,
+            },
+            student_ids: row.student_ids,
+        });
+        streamed(rows.fetch(&self.pool))
     }
 
     pub fn export_groups(&self, school_id: SchoolId) -> RowStream<'_, ExportGroup> {
