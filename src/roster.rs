@@ -244,6 +244,8 @@ pub enum Reason {
     StudentNotEligible,
     NoParentalResponsibility,
     InvalidRecord,
+    /// A text field over its length limit (`docs/security.md`); the field is named.
+    TextTooLong,
     DuplicateId,
     UnknownStudent,
     UnknownContact,
@@ -265,6 +267,16 @@ pub struct RecordRef {
     pub id: i64,
 }
 
+/// Follows a field's name in [`Exclusion::invalid_fields`] when the field was too long rather
+/// than unreadable.
+pub const TOO_LONG_MARK: &str = " (too long)";
+
+/// The field a too-long entry of [`Exclusion::invalid_fields`] names, `None` for an unreadable
+/// field's.
+pub fn too_long_field(entry: &str) -> Option<&str> {
+    entry.strip_suffix(TOO_LONG_MARK)
+}
+
 /// One record left out, with every reason that applies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exclusion {
@@ -272,7 +284,9 @@ pub struct Exclusion {
     pub id: i64,
     /// Sorted, without repeats.
     pub reasons: Vec<Reason>,
-    /// For `invalid_record`: the fields that could not be read (names only, never values).
+    /// For `invalid_record`: the fields that could not be read (names only, never values);
+    /// for `text_too_long`: the fields over their length limit, each written with
+    /// [`TOO_LONG_MARK`] after its name.
     pub invalid_fields: Vec<String>,
     /// For a reason that comes from other records (`no_classes`, `no_students`, `no_teachers`,
     /// `no_eligible_students`, `no_eligible_children`): the records whose own exclusion caused

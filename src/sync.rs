@@ -152,18 +152,20 @@ pub enum SkipReason {
     AlreadyDone,
 }
 
-/// Why a run failed. Texts name the school and the stage, never a secret or personal data.
+/// Why a run failed. Texts name the school and the stage, never a secret or personal data, and
+/// start with a category (`database: `, `eligibility: `, or a Bromcom error's own) that
+/// `status` reads back from the run record.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error("{0}")]
     Fetch(#[from] FetchError),
-    #[error("school {school_id}: {source}")]
+    #[error("database: school {school_id}: {source}")]
     Store {
         school_id: SchoolId,
         #[source]
         source: StoreError,
     },
-    #[error("school {school_id}: deciding eligibility stopped unexpectedly")]
+    #[error("eligibility: school {school_id}: deciding eligibility stopped unexpectedly")]
     Decide { school_id: SchoolId },
 }
 

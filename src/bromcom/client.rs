@@ -212,6 +212,10 @@ impl Client {
             ..Snapshot::default()
         };
         let (mut page, mut rows) = (0u32, 0usize);
+        // The size a page of this entity is taken to be full at: `page_size` until the server
+        // shows pages of its own size (see [`plausible_server_page`]).
+        let mut full_page = page_size;
+        let mut confirmed = false;
         loop {
             let Page {
                 rows: count,
@@ -227,9 +231,24 @@ impl Client {
             );
             append(&mut part, page_part);
             page += 1;
-            if count < page_size {
-                break;
+            if count >= full_page {
+                continue;
             }
+            // A short page may be the server's own page size, smaller than ours: the next page
+            // is asked for once, and if it has rows the server's size is the one paged by.
+            if !confirmed && plausible_server_page(count) {
+                confirmed = true;
+                full_page = count;
+                tracing::debug!(
+                    school_id,
+                    entity = entity.api_name(),
+                    page,
+                    rows = count,
+                    "short page of a plausible server page size; confirming the end"
+                );
+                continue;
+            }
+            break;
         }
         let bad_rows = part.bad_rows.len();
         tracing::info!(
@@ -283,6 +302,8 @@ impl Client {
                     entity = entity.api_name(),
                     page,
                     attempt = attempts.load(Ordering::Relaxed),
+                    category = problem.category().as_str(),
+                    status = problem.status(),
                     reason = %problem,
                     delay_ms = millis(delay),
                     "Bromcom request failed; retrying"
@@ -309,11 +330,11 @@ impl Client {
             kind,
             attempts: attempts.load(Ordering::Relaxed),
         };
-        let attempt = error.attempts;
+        let (attempt, category) = (error.attempts, error.category().as_str());
         if gave_up {
-            tracing::warn!(school_id, entity = entity.api_name(), page, attempt, error = %error, "giving up on Bromcom request");
+            tracing::warn!(school_id, entity = entity.api_name(), page, attempt, category, error = %error, "giving up on Bromcom request");
         } else {
-            tracing::warn!(school_id, entity = entity.api_name(), page, attempt, error = %error, "Bromcom request failed");
+            tracing::warn!(school_id, entity = entity.api_name(), page, attempt, category, error = %error, "Bromcom request failed");
         }
         Err(error)
     }
@@ -375,6 +396,15 @@ impl Client {
         }
         Ok(body.freeze())
     }
+}
+
+/// Whether a short page of `rows` could be a full page of a server whose page size is smaller
+/// than ours: a server's page size is a round number, so a page of a multiple of 50 rows, or
+/// of a power of two from 64, is confirmed to be the last by asking for the next. Any other
+/// count is taken as the end. Most entities' last pages are not round, so the cost is about
+/// one request in fifty entities, plus one for each entity that really has a round count.
+fn plausible_server_page(rows: usize) -> bool {
+    rows >= 50 && (rows.is_multiple_of(50) || (rows >= 64 && rows.is_power_of_two()))
 }
 
 /// `{base}/v2/{Entity}?schoolId={id}&entityFilter={filter}{page:N}` with the page marker
@@ -485,6 +515,16 @@ mod tests {
         let mut fetched = FETCH_ORDER.to_vec();
         fetched.sort_by_key(|e| EntityKind::ALL.iter().position(|a| a == e));
         assert_eq!(fetched, EntityKind::ALL.to_vec());
+    }
+
+    #[test]
+    fn round_short_pages_are_plausible_server_pages() {
+        for rows in [50, 100, 250, 500, 1000, 5000, 64, 128, 256, 512, 1024] {
+            assert!(plausible_server_page(rows), "{rows}");
+        }
+        for rows in [0, 1, 25, 32, 49, 51, 99, 465, 1199, 3382] {
+            assert!(!plausible_server_page(rows), "{rows}");
+        }
     }
 
     #[test]

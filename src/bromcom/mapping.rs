@@ -81,6 +81,34 @@ mod columns {
 
 use columns::*;
 
+/// What a [`BadRow`] says of a text field over its length limit; eligibility turns such a row
+/// into a `text_too_long` exclusion naming the field.
+pub const TEXT_TOO_LONG: &str = "is longer than its length limit";
+
+/// The longest text each column may hold, in characters once cleaned (`docs/security.md`
+/// has the table). A row with a longer value is excluded as `text_too_long`: a name of
+/// thousands of characters is a fault in the source, and storing it would carry it into every
+/// export.
+pub fn text_limit(column: &str) -> usize {
+    match column {
+        TITLE
+        | TUTOR_GROUP
+        | YEAR_GROUP
+        | TELEPHONE_NUMBER
+        | COLLECTION_TYPE_NAME
+        | DATA_PROCESSING_CONSENT => 64,
+        WORK_EMAIL | EMAIL_ADDRESS => 320,
+        COLLECTION_DESCRIPTION => 1000,
+        // Names of people, classes, groups and subjects, relationships, roles.
+        _ => 255,
+    }
+}
+
+/// A string longer than this many bytes as received is too long for any column (the longest
+/// limit, 1000 characters, is at most 4000 bytes of UTF-8, plus room for what cleaning takes
+/// out). It is kept only as [`Field::TooLong`], never copied out of the page.
+const RAW_TEXT_MAX_BYTES: usize = 16 * 1024;
+
 /// The columns read of each entity; every other column of a row is skipped unread.
 fn columns_of(entity: EntityKind) -> &'static [&'static str] {
     match entity {
@@ -155,6 +183,8 @@ pub(super) enum Field<'de> {
     Huge(u64),
     Float(f64),
     Text(Cow<'de, str>),
+    /// A string over [`RAW_TEXT_MAX_BYTES`]: too long for any column, and not kept.
+    TooLong,
     Structure,
 }
 
@@ -185,12 +215,21 @@ impl<'de> Visitor<'de> for FieldVisitor {
         Ok(Field::Float(v))
     }
     fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'de>, E> {
+        if v.len() > RAW_TEXT_MAX_BYTES {
+            return Ok(Field::TooLong);
+        }
         Ok(Field::Text(Cow::Borrowed(v)))
     }
     fn visit_str<E>(self, v: &str) -> Result<Field<'de>, E> {
+        if v.len() > RAW_TEXT_MAX_BYTES {
+            return Ok(Field::TooLong);
+        }
         Ok(Field::Text(Cow::Owned(v.to_owned())))
     }
     fn visit_string<E>(self, v: String) -> Result<Field<'de>, E> {
+        if v.len() > RAW_TEXT_MAX_BYTES {
+            return Ok(Field::TooLong);
+        }
         Ok(Field::Text(Cow::Owned(v)))
     }
     fn visit_unit<E>(self) -> Result<Field<'de>, E> {
@@ -520,11 +559,16 @@ impl<'r, 'de> Row<'r, 'de> {
     fn text(self, name: &'static str, own_id: i64) -> Result<Option<String>, Unreadable> {
         match self.get(name) {
             None => Ok(None),
-            Some(value) => read_text(value).map_err(|problem| Unreadable {
-                id: Some(own_id),
-                field: name,
-                problem,
-            }),
+            Some(value) => read_text(value)
+                .and_then(|text| match text {
+                    Some(text) if text.chars().count() > text_limit(name) => Err(TEXT_TOO_LONG),
+                    text => Ok(text),
+                })
+                .map_err(|problem| Unreadable {
+                    id: Some(own_id),
+                    field: name,
+                    problem,
+                }),
         }
     }
 
@@ -675,7 +719,7 @@ fn read_integer(value: &Field) -> FieldResult<Option<i64>> {
                 .map_err(|_| "is out of range for an ID")
         }
         Field::Null => Ok(None),
-        Field::Bool(_) | Field::Structure => Err("is not an integer"),
+        Field::Bool(_) | Field::Structure | Field::TooLong => Err("is not an integer"),
     }
 }
 
@@ -689,6 +733,7 @@ fn read_text(value: &Field) -> FieldResult<Option<String>> {
         Field::Float(f) => Ok(serde_json::Number::from_f64(*f).map(|n| n.to_string())),
         Field::Bool(b) => Ok(Some(b.to_string())),
         Field::Null => Ok(None),
+        Field::TooLong => Err(TEXT_TOO_LONG),
         Field::Structure => Err("is not text"),
     }
 }
@@ -804,6 +849,91 @@ mod tests {
 
     fn field(value: Value) -> Field<'static> {
         Field::deserialize(value).expect("any JSON value is a field")
+    }
+
+    #[test]
+    fn every_text_field_has_its_length_limit() {
+        let ids = |entity| match entity {
+            EntityKind::Students => json!({"studentID": 1}),
+            EntityKind::Staff => json!({"staffID": 1}),
+            EntityKind::Contacts | EntityKind::Emails | EntityKind::PersonTelephones => {
+                json!({"personID": 1})
+            }
+            EntityKind::StudentContacts => json!({"studentID": 1, "personID": 2}),
+            EntityKind::Collections | EntityKind::CollectionAssociates => {
+                json!({"collectionID": 1})
+            }
+            EntityKind::CollectionExecutives => json!({"collectionID": 1, "staffID": 2}),
+        };
+        let text_columns = |entity| -> &[&str] {
+            match entity {
+                EntityKind::Students => &[
+                    FIRST_NAME,
+                    LAST_NAME,
+                    PREFERRED_FIRST_NAME,
+                    PREFERRED_LAST_NAME,
+                    TUTOR_GROUP,
+                    YEAR_GROUP,
+                    DATA_PROCESSING_CONSENT,
+                ],
+                EntityKind::Staff => &[
+                    TITLE,
+                    FIRST_NAME,
+                    LAST_NAME,
+                    PREFERRED_FIRST_NAME,
+                    PREFERRED_LAST_NAME,
+                    WORK_EMAIL,
+                    DATA_PROCESSING_CONSENT,
+                ],
+                EntityKind::Contacts => &[TITLE, FIRST_NAME, LAST_NAME, DATA_PROCESSING_CONSENT],
+                EntityKind::StudentContacts => &[RELATIONSHIP],
+                EntityKind::Emails => &[EMAIL_ADDRESS],
+                EntityKind::PersonTelephones => &[TELEPHONE_NUMBER],
+                EntityKind::Collections => &[
+                    COLLECTION_NAME,
+                    COLLECTION_DESCRIPTION,
+                    SUBJECT_NAME,
+                    COLLECTION_TYPE_NAME,
+                ],
+                EntityKind::CollectionAssociates => &[],
+                EntityKind::CollectionExecutives => &[COLLECTION_ROLE_TYPE_DESCRIPTION],
+            }
+        };
+        for entity in EntityKind::ALL {
+            for &column in text_columns(entity) {
+                let limit = text_limit(column);
+                assert!((64..=1000).contains(&limit), "{column}: {limit}");
+                // Multi-byte characters count once; surrounding spaces are cleaned off first.
+                for (chars, kept) in [(limit, true), (limit + 1, false)] {
+                    let mut row = ids(entity);
+                    row[column] = json!(format!("  {}  ", "é".repeat(chars)));
+                    let read = one(entity, row);
+                    if kept {
+                        assert!(read.bad_rows.is_empty(), "{entity:?}.{column} at {chars}");
+                    } else {
+                        assert_eq!(read.bad_rows.len(), 1, "{entity:?}.{column} at {chars}");
+                        let bad = &read.bad_rows[0];
+                        assert_eq!(
+                            (bad.field.as_str(), bad.problem.as_str()),
+                            (column, TEXT_TOO_LONG)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_string_too_long_for_any_column_is_not_kept() {
+        let huge = "x".repeat(RAW_TEXT_MAX_BYTES + 1);
+        assert_eq!(field(json!(huge)), Field::TooLong);
+        let text = format!("{{\"a\": \"{huge}\", \"b\": \"{huge}\\n\"}}");
+        let mut de = serde_json::Deserializer::from_str(&text);
+        let map: BTreeMap<String, Field> = BTreeMap::deserialize(&mut de).unwrap();
+        assert_eq!(map["a"], Field::TooLong, "borrowed");
+        assert_eq!(map["b"], Field::TooLong, "escaped");
+        let limit = "x".repeat(RAW_TEXT_MAX_BYTES);
+        assert_eq!(field(json!(limit)), Field::Text(limit.clone().into()));
     }
 
     #[test]

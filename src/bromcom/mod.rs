@@ -9,10 +9,11 @@ pub mod error;
 pub mod mapping;
 mod page;
 pub mod probe;
+mod redact;
 mod slots;
 
 pub use client::Client;
-pub use error::{ClientBuildError, FetchError, FetchErrorKind, Problem};
+pub use error::{ClientBuildError, ErrorCategory, FetchError, FetchErrorKind, Problem};
 pub use probe::ProbeAnswer;
 pub use slots::RequestSlots;
 
@@ -37,7 +38,9 @@ pub struct ClientConfig {
     pub base_url: String,
     pub application_id: String,
     pub application_secret: SecretString,
-    /// Rows per page; a page of exactly this many means "ask for the next one".
+    /// Rows per page; a page of exactly this many means "ask for the next one". The server
+    /// decides its page size: a shorter page of a round size is confirmed to be the last by
+    /// asking for the next (see `client::plausible_server_page`).
     pub page_size: usize,
     /// Requests in flight to the Bromcom host at once, across all schools of this process.
     pub max_in_flight: usize,

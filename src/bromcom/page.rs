@@ -11,7 +11,7 @@ use super::error::Problem;
 use super::mapping::{Field, KeyMemo, RowSeed, Skip};
 use crate::snapshot::{EntityKind, Snapshot};
 
-/// The longest server message kept in an error or a log line.
+/// The longest server message TRACE logs (after redaction).
 const MESSAGE_CLIP_CHARS: usize = 200;
 
 /// One page's rows.
@@ -24,8 +24,8 @@ pub(super) struct Page {
 }
 
 /// Reads a page of `entity`; anything but a success envelope with a list of rows is a
-/// transient problem. `secret` is cut out of any server message kept, in case a server echoes
-/// the request.
+/// transient problem. A server's message is kept as its length alone; TRACE logs its text with
+/// `secret` cut out of it (in case a server echoes the request).
 pub(super) fn read_page(entity: EntityKind, body: &[u8], secret: &str) -> Result<Page, Problem> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Problem::BrokenResponse("empty body"));
@@ -43,13 +43,20 @@ pub(super) fn read_page(entity: EntityKind, body: &[u8], secret: &str) -> Result
             _ => Err(error),
         }
     });
-    parsed.map_err(|e| {
-        Problem::BrokenResponse(match e.classify() {
-            serde_json::error::Category::Eof => "JSON ends early",
-            serde_json::error::Category::Data => "not the success/data envelope",
-            _ => "not JSON",
-        })
-    })?
+    parsed.map_err(|e| Problem::BrokenResponse(describe_json_error(&e)))?
+}
+
+/// What was wrong with a body that would not parse. serde_json names its nesting limit only
+/// in its message (the error code is private), so that is what is matched.
+fn describe_json_error(error: &serde_json::Error) -> &'static str {
+    match error.classify() {
+        serde_json::error::Category::Eof => "JSON ends early",
+        serde_json::error::Category::Data => "not the success/data envelope",
+        _ if error.to_string().starts_with("recursion limit exceeded") => {
+            "JSON nested too deeply (over 128 levels)"
+        }
+        _ => "not JSON",
+    }
 }
 
 /// The page, or what the server said instead; the outer error is JSON that cannot be parsed.
@@ -62,11 +69,14 @@ fn parse(
     let envelope = EnvelopeSeed { entity }.deserialize(&mut deserializer)?;
     deserializer.end()?;
     if envelope.success != Some(Field::Bool(true)) {
-        let message = match &envelope.message {
-            Some(Field::Text(text)) => clip_message(text, secret),
+        let message_chars = match &envelope.message {
+            Some(Field::Text(text)) => {
+                trace_message(entity, text, secret);
+                Some(text.chars().count())
+            }
             _ => None,
         };
-        return Ok(Err(Problem::ServerReportedFailure { message }));
+        return Ok(Err(Problem::ServerReportedFailure { message_chars }));
     }
     Ok(match envelope.data {
         Some(Data::Rows(page)) => Ok(*page),
@@ -284,12 +294,20 @@ fn repair_lone_surrogates(text: &str) -> Option<String> {
     Some(repaired)
 }
 
-fn clip_message(message: &str, secret: &str) -> Option<String> {
-    let mut text = crate::text::clean(message)?;
-    if !secret.is_empty() {
-        text = text.replace(secret, "[redacted]");
+/// The server's message at TRACE only, redacted and clipped: it may name a pupil, so no other
+/// level, no error and no run record carries it.
+fn trace_message(entity: EntityKind, message: &str, secret: &str) {
+    if !tracing::enabled!(tracing::Level::TRACE) {
+        return;
     }
-    Some(text.chars().take(MESSAGE_CLIP_CHARS).collect())
+    let Some(text) = crate::text::clean(message) else {
+        return;
+    };
+    let clipped: String = super::redact::redact(&text, secret)
+        .chars()
+        .take(MESSAGE_CLIP_CHARS)
+        .collect();
+    tracing::trace!(entity = entity.api_name(), message = %clipped, "Bromcom's message");
 }
 
 #[cfg(test)]
@@ -357,7 +375,7 @@ mod tests {
     fn envelope_problems_are_transient_and_named() {
         let page = students(br#"{"success":true,"data":[{"a":1}]}"#).unwrap();
         assert_eq!((page.rows, page.part.bad_rows.len()), (1, 1));
-        let cases: [(&[u8], Problem); 13] = [
+        let cases: [(&[u8], Problem); 14] = [
             (b"", Problem::BrokenResponse("empty body")),
             (b"  \n", Problem::BrokenResponse("empty body")),
             (b"<html>oops</html>", Problem::BrokenResponse("not JSON")),
@@ -391,7 +409,9 @@ mod tests {
             ),
             (
                 br#"{"data":[]}"#,
-                Problem::ServerReportedFailure { message: None },
+                Problem::ServerReportedFailure {
+                    message_chars: None,
+                },
             ),
             (
                 format!(
@@ -401,12 +421,18 @@ mod tests {
                 )
                 .leak()
                 .as_bytes(),
-                Problem::BrokenResponse("not JSON"),
+                Problem::BrokenResponse("JSON nested too deeply (over 128 levels)"),
             ),
             (
-                br#"{"success":false,"message":" bad s3cret here ","data":[]}"#,
+                format!(r#"{{"success":true,"data":[{}]}}"#, "{\"a\":".repeat(200))
+                    .leak()
+                    .as_bytes(),
+                Problem::BrokenResponse("JSON nested too deeply (over 128 levels)"),
+            ),
+            (
+                br#"{"success":false,"message":" bad s3cret h\u00e9re ","data":[]}"#,
                 Problem::ServerReportedFailure {
-                    message: Some("bad [redacted] here".into()),
+                    message_chars: Some(17),
                 },
             ),
         ];

@@ -55,8 +55,20 @@ fn describe(
         record.id,
         reasons.join(", ")
     );
-    if !record.invalid_fields.is_empty() {
-        let _ = write!(out, " [unreadable: {}]", record.invalid_fields.join(", "));
+    let (too_long, unreadable): (Vec<&str>, Vec<&str>) = record
+        .invalid_fields
+        .iter()
+        .map(String::as_str)
+        .partition(|field| crate::roster::too_long_field(field).is_some());
+    if !unreadable.is_empty() {
+        let _ = write!(out, " [unreadable: {}]", unreadable.join(", "));
+    }
+    if !too_long.is_empty() {
+        let names: Vec<&str> = too_long
+            .iter()
+            .filter_map(|field| crate::roster::too_long_field(field))
+            .collect();
+        let _ = write!(out, " [over the length limit: {}]", names.join(", "));
     }
 
     let causes: Vec<&Exclusion> = record

@@ -1,7 +1,7 @@
 //! Reading each record entity (Students, Staff, Contacts, Collections) into a table keyed by ID,
-//! judging the two faults that docs/eligibility.md's "Bad and odd input" names for records:
-//! rows that could not be read (`invalid_record`) and one ID with differing rows
-//! (`duplicate_id`).
+//! judging the two faults that docs/eligibility.md's "Bad and odd input" names for records: rows that
+//! could not be read (`invalid_record`, or `text_too_long` for a field over its length limit)
+//! and one ID with differing rows (`duplicate_id`).
 //!
 //! Identical rows (after cleaning) count once. Where an ID has a bad row, or rows that differ,
 //! the record is unreadable: we never pick one row, so none of its own rules are judged.
@@ -35,7 +35,15 @@ impl<T> Entry<T> {
 
     pub(super) fn intake_reasons(&self) -> ReasonSet {
         let mut reasons = ReasonSet::default();
-        reasons.add_if(!self.invalid_fields.is_empty(), Reason::InvalidRecord);
+        let too_long = |field: &String| crate::roster::too_long_field(field).is_some();
+        reasons.add_if(
+            self.invalid_fields.iter().any(|f| !too_long(f)),
+            Reason::InvalidRecord,
+        );
+        reasons.add_if(
+            self.invalid_fields.iter().any(too_long),
+            Reason::TextTooLong,
+        );
         reasons.add_if(self.conflicting, Reason::DuplicateId);
         reasons
     }

@@ -64,12 +64,21 @@ fn split_bad_rows(bad_rows: &[BadRow], dropped: &mut Dropped) -> BadFields {
             EntityKind::Collections => Some(&mut fields.collections),
             _ => None,
         };
+        let too_long = row.problem == crate::bromcom::mapping::TEXT_TOO_LONG;
         match (by_id, row.id) {
+            (Some(by_id), Some(id)) if too_long => by_id.entry(id).or_default().push(format!(
+                "{}{}",
+                row.field,
+                crate::roster::TOO_LONG_MARK
+            )),
             (Some(by_id), Some(id)) => by_id.entry(id).or_default().push(row.field.clone()),
             _ => {
-                *dropped
-                    .entry((row.entity, Reason::InvalidRecord))
-                    .or_default() += 1
+                let reason = if too_long {
+                    Reason::TextTooLong
+                } else {
+                    Reason::InvalidRecord
+                };
+                *dropped.entry((row.entity, reason)).or_default() += 1
             }
         }
     }

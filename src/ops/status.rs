@@ -39,6 +39,9 @@ pub struct LastRun {
     pub trigger: String,
     pub started_at: String,
     pub finished_at: String,
+    /// A failed run's error category (`server_error_message`, `http_5xx`, `database`...);
+    /// the error's text stays in `sync_runs.error`.
+    pub error_category: Option<String>,
 }
 
 impl SchoolStatus {
@@ -108,6 +111,11 @@ pub async fn school_status(
             trigger: run.trigger,
             started_at: rfc3339(run.started_at),
             finished_at: rfc3339(run.finished_at),
+            error_category: run
+                .error
+                .as_deref()
+                .and_then(error_category)
+                .map(str::to_owned),
         }),
         last_success_at: runs.last_success_at.map(rfc3339),
         refused_pending: runs.refused_pending,
@@ -116,13 +124,29 @@ pub async fn school_status(
     })
 }
 
+/// The category a run record's error starts with (`category: ...`, see `sync::SyncError`);
+/// `None` for a record written before errors had one.
+fn error_category(error: &str) -> Option<&str> {
+    let (head, _) = error.split_once(": ")?;
+    let word = !head.is_empty()
+        && head
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    word.then_some(head)
+}
+
 fn print_text(status: &SchoolStatus) {
     let school = status.school_id;
     match &status.last_run {
-        Some(run) => println!(
-            "school {school}: latest run {} {} ({}, {} to {})",
-            run.run_id, run.status, run.trigger, run.started_at, run.finished_at
-        ),
+        Some(run) => {
+            println!(
+                "school {school}: latest run {} {} ({}, {} to {})",
+                run.run_id, run.status, run.trigger, run.started_at, run.finished_at
+            );
+            if let Some(category) = &run.error_category {
+                println!("  error category:  {category}");
+            }
+        }
         None => println!("school {school}: never run"),
     }
     println!(
@@ -143,5 +167,22 @@ fn print_text(status: &SchoolStatus) {
             "  without email (SSO sign-in fails): parents {}, teachers {}",
             missing.parents, missing.teachers
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_category;
+
+    #[test]
+    fn the_category_is_the_first_word_of_a_recorded_error() {
+        assert_eq!(
+            error_category("server_error_message: fetching Students for school 1 failed"),
+            Some("server_error_message")
+        );
+        assert_eq!(error_category("http_5xx: x"), Some("http_5xx"));
+        assert_eq!(error_category("database: school 1: gone"), Some("database"));
+        assert_eq!(error_category("school 1: old text"), None);
+        assert_eq!(error_category("no category"), None);
     }
 }

@@ -159,6 +159,8 @@ pub struct LatestRun {
     pub trigger: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
+    /// A failed run's error text, which starts with its category.
+    pub error: Option<String>,
 }
 
 /// What status needs from a school's runs.
@@ -181,7 +183,7 @@ impl Store {
     pub async fn run_history(&self, school_id: SchoolId) -> Result<RunHistory, StoreError> {
         let latest = sqlx::query_as!(
             LatestRun,
-            "SELECT run_id, status, trigger, started_at, finished_at FROM sync_runs \
+            "SELECT run_id, status, trigger, started_at, finished_at, error FROM sync_runs \
              WHERE school_id = $1 ORDER BY run_id DESC LIMIT 1",
             school_id,
         )

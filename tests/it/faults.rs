@@ -472,7 +472,7 @@ async fn the_database_going_away_during_the_write_fails_the_run_cleanly() {
     assert!(
         error
             .to_string()
-            .starts_with("school 20001: database error"),
+            .starts_with("database: school 20001: database error"),
         "{error}"
     );
     assert_eq!(

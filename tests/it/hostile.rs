@@ -222,8 +222,20 @@ fn corpus() -> Vec<Case> {
         first_name("\u{1b}Am\u{7}el\u{8}ia\r\n\t\u{7f}", "Amelia"),
     );
     add(
+        "name_at_its_length_limit",
+        first_name_owned("Ab".repeat(127) + "é", "Ab".repeat(127) + "é"),
+    );
+    add(
         "ten_thousand_character_name",
-        first_name_owned("Ab".repeat(5000), "Ab".repeat(5000)),
+        (
+            Serve::Rows(Box::new(|data, ids| {
+                let row = row_of(data, EntityKind::Students, "studentID", ids.student);
+                row["firstName"] = json!("Ab".repeat(5000));
+            })),
+            Expect::Synced(Box::new(|seen| {
+                seen.excluded("student", seen.ids.student, "text_too_long")
+            })),
+        ),
     );
     add("emoji_name", first_name("Zoë 👩‍🏫🦄", "Zoë 👩‍🏫🦄"));
     add("right_to_left_name", first_name("  مريم  ", "مريم"));

@@ -26,4 +26,5 @@ mod settings;
 mod status;
 mod support;
 mod sync;
+mod untrusted_bromcom;
 mod write_counters;

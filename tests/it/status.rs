@@ -120,8 +120,16 @@ async fn status_follows_the_runs_and_counts_missing_emails_for_sso_schools() {
         let run = &school["last_run"];
         assert_eq!(
             keys(run),
-            BTreeSet::from(["run_id", "status", "trigger", "started_at", "finished_at"])
+            BTreeSet::from([
+                "run_id",
+                "status",
+                "trigger",
+                "started_at",
+                "finished_at",
+                "error_category"
+            ])
         );
+        assert_eq!(run["error_category"], Value::Null);
         assert_eq!(run["status"], "succeeded");
         assert_eq!(run["trigger"], "manual");
         assert_eq!(school["last_success_at"], run["finished_at"]);

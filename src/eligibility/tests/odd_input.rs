@@ -399,3 +399,32 @@ fn explain_stops_a_few_levels_down() {
         )
     );
 }
+
+#[test]
+fn a_field_over_its_length_limit_is_text_too_long_naming_the_field() {
+    let too_long = |entity, id, field: &str| BadRow {
+        problem: crate::bromcom::mapping::TEXT_TOO_LONG.to_owned(),
+        ..bad(entity, id, field)
+    };
+    let mut school = example_one();
+    school.bad_rows = vec![
+        too_long(EntityKind::Students, Some(A), "firstName"),
+        bad(EntityKind::Staff, Some(90), "startDate"),
+        too_long(EntityKind::Staff, Some(90), "workEmail"),
+        too_long(EntityKind::Emails, Some(900), "emailAddress"),
+    ];
+    let decision = run(&school);
+    let student = excluded(&decision, Student, A).expect("A is excluded");
+    assert!(student.reasons.contains(&TextTooLong));
+    assert!(!student.reasons.contains(&InvalidRecord));
+    let teacher_reasons = reasons(&decision, Teacher, 90);
+    assert!(teacher_reasons.contains(&InvalidRecord) && teacher_reasons.contains(&TextTooLong));
+    let teacher = explain(&decision.exclusions, Teacher, 90).unwrap();
+    assert!(
+        teacher.contains("[unreadable: startDate] [over the length limit: workEmail]"),
+        "{teacher}"
+    );
+    let pupil = explain(&decision.exclusions, Student, A).unwrap();
+    assert!(pupil.contains("[over the length limit: firstName]") && !pupil.contains("unreadable"));
+    assert_eq!(dropped(&decision, EntityKind::Emails, TextTooLong), 1);
+}
