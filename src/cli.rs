@@ -60,7 +60,9 @@ pub enum Command {
 (`daemon.schedule`, or the school's own `schedule`), read in the school's time zone, until \
 stopped. A school never runs twice at once; at most `daemon.max_concurrent_schools` run \
 together; a failed run is retried after `daemon.retry_delays_secs`. Several daemons may share \
-one database: each scheduled run is carried out by one of them.",
+one database: each scheduled run is carried out by one of them, and each `bromsync resync` or \
+`bromsync approve` request by whichever takes it first (heard at once through Postgres \
+LISTEN/NOTIFY, and looked for every `daemon.control_poll_secs`).",
         after_help = "Signals:\n  SIGUSR1          sync every school now (a school that is running syncs once more after)\n  \
 SIGHUP           reload the configuration file; a file that fails to load is logged and the \
 old configuration kept\n  SIGTERM, SIGINT  stop: no new runs, runs in flight cancelled (nothing \
@@ -106,6 +108,23 @@ needs fixing (printed); 2 the configuration or arguments were refused."
 printed (also when there is no history); 1 the database cannot be read; 2 the school is not configured."
     )]
     History(crate::ops::history::HistoryArgs),
+    /// Ask the running daemons to sync every school (or those named) now: recorded in the
+    /// database, heard by every daemon, each school run once by whichever takes it first.
+    #[command(
+        after_help = "A request made while no daemon runs is served by the first to start; one \
+whose run dies with its daemon is served by another. `bromsync status` shows requests waiting.\n\n\
+Exit codes: 0 recorded; 1 the database cannot be written; 2 a school is not configured."
+    )]
+    Resync(crate::control::ResyncArgs),
+    /// Approve (or with --reject keep holding) the removals of a school's latest run refused by
+    /// the removal guard; an approval starts a run at once on any daemon.
+    #[command(
+        after_help = "The approved run may remove what the refused run would have removed and no \
+more: if it would remove more, it is refused again. Decisions are recorded with who and when.\n\n\
+Exit codes: 0 recorded; 1 no refused run waits, or the database cannot be written; 2 the school \
+is not configured."
+    )]
+    Approve(crate::control::ApproveArgs),
     /// The embedded default: a generated school on the built-in simulator, synced into the
     /// local Postgres, with what came through and what was left out.
     #[cfg(feature = "sim")]
@@ -212,6 +231,14 @@ async fn dispatch(cli: Cli) -> u8 {
         },
         Command::History(args) => match load_settings(cli.config.as_ref()) {
             Ok(settings) => ops_exit(crate::ops::history::run(&settings, &args).await),
+            Err(code) => code,
+        },
+        Command::Resync(args) => match load_settings(cli.config.as_ref()) {
+            Ok(settings) => ops_exit(crate::control::resync(&settings, &args).await),
+            Err(code) => code,
+        },
+        Command::Approve(args) => match load_settings(cli.config.as_ref()) {
+            Ok(settings) => ops_exit(crate::control::approve(&settings, &args).await),
             Err(code) => code,
         },
         #[cfg(feature = "sim")]

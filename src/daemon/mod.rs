@@ -11,6 +11,7 @@
 
 #[cfg(test)]
 mod limit_tests;
+mod listen;
 pub mod open_files;
 pub mod runner;
 pub mod school;
@@ -53,6 +54,7 @@ pub async fn run_command(config_path: Option<&Path>, hooks: RunHooks) -> u8 {
     // Signals are taken before anything can send one expecting the daemon to listen: the
     // default action of SIGUSR1 and SIGHUP would end the process.
     let (control_tx, control_rx) = mpsc::channel(16);
+    let control_tx_for_requests = control_tx.clone();
     let listening = match signals::listen(path.to_owned(), control_tx) {
         Ok(task) => task,
         Err(e) => {
@@ -71,9 +73,16 @@ pub async fn run_command(config_path: Option<&Path>, hooks: RunHooks) -> u8 {
         let cancel = connecting.clone();
         tokio::spawn(async move { runner.connect_with_backoff(cancel).await })
     };
+    let watching = tokio::spawn(listen::watch(
+        Arc::clone(&runner),
+        control_tx_for_requests,
+        settings.daemon.control_poll(),
+        connecting.clone(),
+    ));
     let daemon = Daemon::start(settings, Arc::clone(&runner), Arc::new(SystemClock));
     daemon.run(control_rx).await;
     connecting.cancel();
+    watching.abort();
     listening.abort();
     if let Some((stop, task)) = endpoints {
         stop.cancel();
@@ -120,6 +129,9 @@ async fn serve_endpoints(
             })
         })
     };
+    // The address bound, not the one asked for: with port 0 the system picks, and the log says
+    // which (tests use this rather than guess a free port).
+    let addr = listener.local_addr().unwrap_or(addr);
     let stop = CancellationToken::new();
     let limits = settings.http.limits();
     let task = crate::http::serve(listener, limits, metrics, ready, stop.clone());

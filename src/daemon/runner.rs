@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use crate::bromcom::RequestSlots;
 use crate::config::{DatabaseSettings, SchoolSettings, Settings};
 use crate::store::{Store, Trigger};
-use crate::sync::{self, RunHooks, RunOutcome, RunRequest, SkipReason, SyncContext};
+use crate::sync::{self, RunHooks, RunOutcome, RunRequest, ServeRequests, SkipReason, SyncContext};
 
 /// One run the daemon wants done.
 #[derive(Clone, Debug)]
@@ -197,6 +197,13 @@ impl SyncRunner {
         };
         let mut request = RunRequest::new(&job.settings, &job.school, job.trigger);
         request.scheduled_for = job.scheduled_for;
+        // A daemon's runs serve the requests waiting; one started for a request (not a retry
+        // of it, which carries on a run that served them) only when some are left.
+        request.requests = if job.trigger == Trigger::Request && job.attempt == 0 {
+            ServeRequests::Require
+        } else {
+            ServeRequests::Serve
+        };
         match sync::run_school(&ctx, request).await {
             Ok(RunOutcome::Succeeded(_)) | Ok(RunOutcome::DryRun(_)) => JobOutcome::Succeeded,
             Ok(RunOutcome::Refused(_)) => JobOutcome::Refused,

@@ -88,6 +88,8 @@ impl SchoolPlan {
 pub enum SchoolMsg {
     /// Run now (SIGUSR1).
     Resync,
+    /// Serve the control requests waiting for the school, unless another run serves them.
+    Request,
     /// A reloaded configuration.
     Update(Box<SchoolPlan>),
 }
@@ -181,6 +183,10 @@ pub async fn school_loop<R: Runner>(
                 Some(SchoolMsg::Resync) => {
                     let busy = running.is_some();
                     pending = Some(receive(school, pending, busy, Pending::fresh(Trigger::Signal, None)));
+                }
+                Some(SchoolMsg::Request) => {
+                    let busy = running.is_some();
+                    pending = Some(receive(school, pending, busy, Pending::fresh(Trigger::Request, None)));
                 }
                 Some(SchoolMsg::Update(new_plan)) => {
                     plan = *new_plan;
@@ -311,6 +317,10 @@ fn after_run(
         }
         JobOutcome::Skipped(SkipReason::AlreadyDone) => {
             info!(school, trigger = %job.trigger, scheduled_for = ?job.scheduled_for, "run skipped: this scheduled trigger was already carried out");
+            None
+        }
+        JobOutcome::Skipped(SkipReason::AlreadyServed) => {
+            info!(school, trigger = %job.trigger, "run skipped: the requests were served by another run");
             None
         }
         JobOutcome::Skipped(SkipReason::LockHeld) => {

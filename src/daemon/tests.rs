@@ -527,3 +527,36 @@ async fn a_scheduled_trigger_joins_a_waiting_resync_as_one_scheduled_run() {
         .unwrap_or_else(|| panic!("a fixed instant"));
     assert_eq!(calls[1].scheduled_for, Some(expected));
 }
+
+/// A control request runs the schools it names that this daemon has, once each, and a request
+/// heard again while a school runs makes one more run after it.
+#[tokio::test(start_paused = true)]
+async fn a_control_request_runs_only_the_schools_named_and_joins_a_run_in_flight() {
+    let fake = Arc::new(Fake {
+        duration: Duration::from_millis(500),
+        scripted: script(&[(2, vec![JobOutcome::Skipped(SkipReason::AlreadyServed)])]),
+        ..Fake::default()
+    });
+    let (tx, task) = start(settings(NEVER_SOON, &[1, 2, 3], 4, &[1]), &fake);
+    // School 99 is not this daemon's: left to the others.
+    send(&tx, Control::Requested(vec![1, 2, 99])).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Heard again while school 1 runs: one more run after it, however many.
+    for _ in 0..3 {
+        send(&tx, Control::Requested(vec![1])).await;
+    }
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let first = fake.calls_of(1);
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(
+        first
+            .iter()
+            .all(|c| c.trigger == Trigger::Request && c.attempt == 0)
+    );
+    assert!(first[1].at.duration_since(first[0].at) >= Duration::from_millis(450));
+    // Served by another daemon's run: not retried.
+    assert_eq!(fake.calls_of(2).len(), 1);
+    assert!(fake.calls_of(3).is_empty());
+    assert_eq!(fake.calls().len(), 3);
+    stop(&tx, task).await;
+}

@@ -30,6 +30,18 @@ pub struct SchoolStatus {
     pub refused_pending: bool,
     pub next_scheduled_at: Option<String>,
     pub sso_missing_email: Option<MissingEmail>,
+    /// Control requests (`bromsync resync`, `approve`) not yet served, oldest first.
+    pub requests_waiting: Vec<RequestWaiting>,
+}
+
+/// A request not yet served: who asked and when, and the daemon whose run has it, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestWaiting {
+    pub request_id: i64,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub claimed_by: Option<String>,
+    pub claimed_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,6 +111,19 @@ pub async fn school_status(
     } else {
         None
     };
+    let requests_waiting = store
+        .waiting_requests(Some(school.id))
+        .await
+        .map_err(store_failed)?
+        .into_iter()
+        .map(|r| RequestWaiting {
+            request_id: r.request_id,
+            requested_by: r.requested_by,
+            requested_at: rfc3339(r.requested_at),
+            claimed_by: r.claimed_by,
+            claimed_at: r.claimed_at.map(rfc3339),
+        })
+        .collect();
     // A schedule that never fires again has no next time.
     let next = settings
         .schedule_of(school)
@@ -121,6 +146,7 @@ pub async fn school_status(
         refused_pending: runs.refused_pending,
         next_scheduled_at: next.map(rfc3339),
         sso_missing_email,
+        requests_waiting,
     })
 }
 
@@ -160,6 +186,17 @@ fn print_text(status: &SchoolStatus) {
     if status.refused_pending {
         println!(
             "  a refused run waits: if its removals are expected, bromsync sync --school {school} --accept-removals"
+        );
+        println!("    (or have a daemon write them: bromsync approve --school {school})");
+    }
+    for request in &status.requests_waiting {
+        let state = match (&request.claimed_by, &request.claimed_at) {
+            (Some(by), Some(at)) => format!("claimed by {by} at {at}"),
+            _ => "not yet claimed".to_owned(),
+        };
+        println!(
+            "  request waiting: {} by {} at {} ({state})",
+            request.request_id, request.requested_by, request.requested_at
         );
     }
     if let Some(missing) = status.sso_missing_email {

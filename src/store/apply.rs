@@ -67,6 +67,8 @@ pub struct StagedRun<'c> {
     school_id: SchoolId,
     /// The nine roster tables in write order, then the exclusions.
     tables: Vec<StagedTable>,
+    /// The control requests and approval the commit marks as served and used by this run.
+    control: super::control::RunControl,
 }
 
 impl SchoolLock {
@@ -104,6 +106,7 @@ impl SchoolLock {
             tx,
             school_id,
             tables: staged,
+            control: super::control::RunControl::default(),
         })
     }
 }
@@ -158,6 +161,36 @@ impl StagedRun<'_> {
             .collect()
     }
 
+    /// Per roster table with removals, the removed rows' keys (key columns as `COPY` text,
+    /// joined by a tab): what an approval of a refused run is held to.
+    pub fn removed_keys(&self) -> Vec<(&'static str, Vec<String>)> {
+        self.tables
+            .iter()
+            .filter(|t| t.spec.name != EXCLUSIONS.name && !t.removed.is_empty())
+            .map(|t| {
+                let count = t.spec.keys.len();
+                let keys = t
+                    .removed
+                    .iter()
+                    .map(|&i| {
+                        String::from_utf8_lossy(super::copy_text::key_prefix(
+                            t.current.line(i),
+                            count,
+                        ))
+                        .into_owned()
+                    })
+                    .collect();
+                (t.spec.name, keys)
+            })
+            .collect()
+    }
+
+    /// The control requests and approval [`StagedRun::commit`] marks as served and used by
+    /// this run, in its transaction.
+    pub fn serve(&mut self, control: super::control::RunControl) {
+        self.control = control;
+    }
+
     /// Rolls the transaction back: the tables stay exactly as they were.
     pub async fn abandon(self) -> Result<(), StoreError> {
         self.tx.rollback().await?;
@@ -173,6 +206,7 @@ impl StagedRun<'_> {
     ) -> Result<ApplyOutcome, StoreError> {
         let school_id = self.school_id;
         let run_id = insert_run(&mut *self.tx, record).await?;
+        super::control::write_run_control(&mut self.tx, run_id, &self.control).await?;
         // Before any write, from the comparison with the rows as they are.
         let events = super::history::events(self.diffs(), exclusions);
         super::history::record(

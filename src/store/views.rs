@@ -272,8 +272,9 @@ impl RoleFacts {
 
 /// Tables a run reads and writes, every one with SELECT, INSERT, UPDATE and DELETE (a run only
 /// reads `roster_edits`; `deploy/grants.sql` gives all four on every table): the run records,
-/// every table the sync writes (teachers' put-aside rooms beside them), history and
-/// fingerprints.
+/// every table the sync writes (teachers' put-aside rooms beside them), history, fingerprints,
+/// and the control tables (a daemon's run claims and serves control requests, uses approvals,
+/// and a refused run records what it would have removed).
 fn run_tables() -> Vec<&'static str> {
     let mut tables = vec!["sync_runs"];
     for spec in ROSTER_SPECS.into_iter().chain([&EXCLUSIONS]) {
@@ -282,7 +283,14 @@ fn run_tables() -> Vec<&'static str> {
             tables.push("retained_rooms");
         }
     }
-    tables.extend(["record_history", "roster_fingerprints", "roster_edits"]);
+    tables.extend([
+        "record_history",
+        "roster_fingerprints",
+        "roster_edits",
+        "control_requests",
+        "removal_approvals",
+        "refused_removals",
+    ]);
     tables
 }
 

@@ -66,6 +66,7 @@ async fn status_follows_the_runs_and_counts_missing_emails_for_sso_schools() {
         "refused_pending",
         "next_scheduled_at",
         "sso_missing_email",
+        "requests_waiting",
     ]);
     for school in &schools {
         assert_eq!(keys(school), expected_keys);
