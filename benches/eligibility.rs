@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use bromsync::eligibility::decide;
-use bromsync::roster::NameChoice;
+use bromsync::roster::{ExcludedEntity, NameChoice};
 use bromsync::snapshot::{
     Collection, CollectionAssociate, CollectionExecutive, Contact, ContactDetail, Snapshot, Staff,
     Student, StudentContact,
@@ -237,6 +237,26 @@ fn bench_decide(c: &mut Criterion) {
         decision.roster.classes.len(),
         decision.exclusions.records.len()
     );
+
+    if !full {
+        // The smoke run checks a figure of its own: every student is on the roster or
+        // excluded, once, and some are on the roster.
+        let excluded = decision
+            .exclusions
+            .records
+            .iter()
+            .filter(|e| matches!(e.entity, ExcludedEntity::Student))
+            .count();
+        assert!(
+            !decision.roster.students.is_empty(),
+            "no student on the roster"
+        );
+        assert_eq!(
+            decision.roster.students.len() + excluded,
+            snapshot.students.len(),
+            "students on the roster plus students excluded"
+        );
+    }
 
     let mut group = c.benchmark_group("eligibility");
     group.sample_size(10);

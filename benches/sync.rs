@@ -119,6 +119,33 @@ fn main() {
         Ok(()) => println!("figures written to {}", path.display()),
         Err(e) => println!("could not write {}: {e}", path.display()),
     }
+    if !full {
+        check_smoke_figures(&report);
+    }
+}
+
+/// The smoke run's figures are too small to time anything, but they must still add up: a
+/// smoke run that only exits 0 would pass with a sync that wrote nothing, or everything twice.
+fn check_smoke_figures(report: &serde_json::Value) {
+    let Some(trust) = report.get("trust") else {
+        return;
+    };
+    let written = |run: &str| trust[run]["rows_written"].as_i64();
+    // A first sync into an empty database inserts each roster and exclusion row once.
+    let stored = trust["roster_rows"].as_i64();
+    assert!(stored.is_some_and(|n| n > 0), "no roster rows: {trust}");
+    assert_eq!(
+        written("first_sync"),
+        stored,
+        "first sync's rows written: {trust}"
+    );
+    assert_eq!(
+        written("resync"),
+        Some(0),
+        "a resync with no change wrote rows: {trust}"
+    );
+    let ratio = trust["first_sync_ratio"].as_f64().unwrap_or(f64::NAN);
+    assert!(ratio.is_finite() && ratio > 0.0, "first sync ratio {ratio}");
 }
 
 fn today() -> chrono::NaiveDate {

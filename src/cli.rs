@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Settings};
-use crate::exit;
+use crate::exit::{self, CommandError};
 use crate::report::print_outcome;
 use crate::roster::ExcludedEntity;
 use crate::snapshot::SchoolId;
@@ -60,7 +60,9 @@ pub enum Command {
 (`daemon.schedule`, or the school's own `schedule`), read in the school's time zone, until \
 stopped. A school never runs twice at once; at most `daemon.max_concurrent_schools` run \
 together; a failed run is retried after `daemon.retry_delays_secs`. Several daemons may share \
-one database: each scheduled run is carried out by one of them.",
+one database: each scheduled run is carried out by one of them, and each `bromsync resync` or \
+`bromsync approve` request by whichever takes it first (heard at once through Postgres \
+LISTEN/NOTIFY, and looked for every `daemon.control_poll_secs`).",
         after_help = "Signals:\n  SIGUSR1          sync every school now (a school that is running syncs once more after)\n  \
 SIGHUP           reload the configuration file; a file that fails to load is logged and the \
 old configuration kept\n  SIGTERM, SIGINT  stop: no new runs, runs in flight cancelled (nothing \
@@ -113,6 +115,23 @@ printed (also when there is no history); 1 the database cannot be read; 2 the sc
 arguments were refused (or the name is taken)."
     )]
     User(crate::web::users::UserCommand),
+    /// Ask the running daemons to sync every school (or those named) now: recorded in the
+    /// database, heard by every daemon, each school run once by whichever takes it first.
+    #[command(
+        after_help = "A request made while no daemon runs is served by the first to start; one \
+whose run dies with its daemon is served by another. `bromsync status` shows requests waiting.\n\n\
+Exit codes: 0 recorded; 1 the database cannot be written; 2 a school is not configured."
+    )]
+    Resync(crate::control::ResyncArgs),
+    /// Approve (or with --reject keep holding) the removals of a school's latest run refused by
+    /// the removal guard; an approval starts a run at once on any daemon.
+    #[command(
+        after_help = "The approved run may remove what the refused run would have removed and no \
+more: if it would remove more, it is refused again. Decisions are recorded with who and when.\n\n\
+Exit codes: 0 recorded; 1 no refused run waits, or the database cannot be written; 2 the school \
+is not configured."
+    )]
+    Approve(crate::control::ApproveArgs),
     /// The embedded default: a generated school on the built-in simulator, synced into the
     /// local Postgres, with what came through and what was left out.
     #[cfg(feature = "sim")]
@@ -182,7 +201,7 @@ async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Command::Sync(args) => match load_settings(cli.config.as_ref()) {
             Ok(settings) => sync_command(&settings, &args).await,
-            Err(code) => code,
+            Err(e) => ended(&e),
         },
         Command::Migrate => match load_settings(cli.config.as_ref()) {
             Ok(settings) => {
@@ -193,37 +212,42 @@ async fn dispatch(cli: Cli) -> u8 {
                         println!("migrations applied");
                         exit::OK
                     }
-                    Err(e) => {
-                        eprintln!("bromsync: cannot migrate the database: {e}");
-                        exit::FAILED
-                    }
+                    Err(e) => ended(&CommandError::Migrate(e)),
                 }
             }
-            Err(code) => code,
+            Err(e) => ended(&e),
         },
         Command::Why(args) => match load_settings(cli.config.as_ref()) {
             Ok(settings) => why_command(&settings, &args).await,
-            Err(code) => code,
+            Err(e) => ended(&e),
         },
         Command::Export(args) => match load_settings(cli.config.as_ref()) {
             Ok(settings) => ops_exit(crate::ops::export::run(&settings, &args).await),
-            Err(code) => code,
+            Err(e) => ended(&e),
         },
         Command::Status(args) => match load_settings(cli.config.as_ref()) {
             Ok(settings) => ops_exit(crate::ops::status::run(&settings, &args).await),
-            Err(code) => code,
+            Err(e) => ended(&e),
         },
         Command::Check(args) => match load_settings(cli.config.as_ref()) {
             Ok(settings) => ops_exit(crate::ops::check::run(&settings, &args).await),
-            Err(code) => code,
+            Err(e) => ended(&e),
         },
         Command::History(args) => match load_settings(cli.config.as_ref()) {
             Ok(settings) => ops_exit(crate::ops::history::run(&settings, &args).await),
-            Err(code) => code,
+            Err(e) => ended(&e),
+        },
+        Command::Resync(args) => match load_settings(cli.config.as_ref()) {
+            Ok(settings) => ops_exit(crate::control::resync(&settings, &args).await),
+            Err(e) => ended(&e),
+        },
+        Command::Approve(args) => match load_settings(cli.config.as_ref()) {
+            Ok(settings) => ops_exit(crate::control::approve(&settings, &args).await),
+            Err(e) => ended(&e),
         },
         Command::User(command) => match load_settings(cli.config.as_ref()) {
             Ok(settings) => crate::web::users::run(&settings, &command).await,
-            Err(code) => code,
+            Err(e) => ended(&e),
         },
         #[cfg(feature = "sim")]
         Command::Demo(args) => crate::demo::run(&args).await,
@@ -239,53 +263,36 @@ async fn dispatch(cli: Cli) -> u8 {
     }
 }
 
+/// A command that ended early: its error said on stderr, its exit code returned.
+pub fn ended(error: &CommandError) -> u8 {
+    eprintln!("bromsync: {error}");
+    exit::code_of(error)
+}
+
 /// An operator view's result as an exit code, its error said on stderr.
 fn ops_exit(result: Result<crate::ops::Verdict, crate::ops::OpsError>) -> u8 {
     match result {
         Ok(crate::ops::Verdict::AllWell) => exit::OK,
         Ok(crate::ops::Verdict::Problems) => exit::FAILED,
-        Err(e) => {
-            eprintln!("bromsync: {e}");
-            match e {
-                crate::ops::OpsError::Refused(_) => exit::BAD_CONFIG,
-                crate::ops::OpsError::Failed(_) => exit::FAILED,
-                crate::ops::OpsError::NotMigrated(_) => exit::NOT_MIGRATED,
-            }
-        }
+        Err(e) => ended(&CommandError::Ops(e)),
     }
 }
 
-fn load_settings(path: Option<&PathBuf>) -> Result<Settings, u8> {
-    let Some(path) = path else {
-        eprintln!("bromsync: no configuration given; pass --config FILE (see config/example.toml)");
-        return Err(exit::BAD_CONFIG);
-    };
-    config::load(path).map_err(|e| {
-        eprintln!("bromsync: configuration refused: {e}");
-        exit::BAD_CONFIG
-    })
+fn load_settings(path: Option<&PathBuf>) -> Result<Settings, CommandError> {
+    let path = path.ok_or(CommandError::NoConfig)?;
+    Ok(config::load(path)?)
 }
 
-async fn connect(settings: &Settings) -> Result<Store, u8> {
+async fn connect(settings: &Settings) -> Result<Store, CommandError> {
     Store::connect(&settings.database.url, settings.database.max_connections)
         .await
-        .map_err(|e| {
-            eprintln!("bromsync: cannot use the database: {e}");
-            if e.is_schema_mismatch() {
-                exit::NOT_MIGRATED
-            } else {
-                exit::FAILED
-            }
-        })
+        .map_err(CommandError::Database)
 }
 
 /// Builds what every run needs from the settings.
-pub async fn context(settings: &Settings) -> Result<SyncContext, u8> {
+pub async fn context(settings: &Settings) -> Result<SyncContext, CommandError> {
     let store = connect(settings).await?;
-    let client = crate::bromcom::Client::new(settings.bromcom.clone()).map_err(|e| {
-        eprintln!("bromsync: cannot set up the Bromcom client: {e}");
-        exit::BAD_CONFIG
-    })?;
+    let client = crate::bromcom::Client::new(settings.bromcom.clone())?;
     Ok(SyncContext {
         store,
         client,
@@ -327,7 +334,7 @@ async fn sync_command(settings: &Settings, args: &SyncArgs) -> u8 {
     }
     let ctx = match context(settings).await {
         Ok(ctx) => ctx,
-        Err(code) => return code,
+        Err(e) => return ended(&e),
     };
     let chosen: Vec<_> = settings
         .schools
@@ -368,7 +375,7 @@ async fn sync_command(settings: &Settings, args: &SyncArgs) -> u8 {
 async fn why_command(settings: &Settings, args: &WhyArgs) -> u8 {
     let store = match connect(settings).await {
         Ok(store) => store,
-        Err(code) => return code,
+        Err(e) => return ended(&e),
     };
     let answer = why::answer(&store, args.school, args.entity, args.id).await;
     store.close().await;

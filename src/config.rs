@@ -291,6 +291,10 @@ pub struct DaemonSettings {
     /// After a failed run, retry after these delays (seconds) before waiting for the next
     /// scheduled trigger.
     pub retry_delays_secs: Vec<u64>,
+    /// How often the daemon looks for control requests (`bromsync resync`, `approve`) that
+    /// nobody is serving: a notification lost with a connection, a run that died with its
+    /// daemon. Requests are normally heard at once (`LISTEN`/`NOTIFY`).
+    pub control_poll_secs: u64,
 }
 
 impl Default for DaemonSettings {
@@ -300,6 +304,7 @@ impl Default for DaemonSettings {
             max_concurrent_schools: 4,
             grace_period_secs: 30,
             retry_delays_secs: vec![60, 300, 1800],
+            control_poll_secs: 15,
         }
     }
 }
@@ -307,6 +312,11 @@ impl Default for DaemonSettings {
 impl DaemonSettings {
     pub fn grace_period(&self) -> Duration {
         Duration::from_secs(self.grace_period_secs)
+    }
+
+    /// The periodic look for unserved control requests; at least a second.
+    pub fn control_poll(&self) -> Duration {
+        Duration::from_secs(self.control_poll_secs.max(1))
     }
 }
 
@@ -381,6 +391,9 @@ pub enum ConfigError {
     },
     #[error("configuration key `{key}`: {message}")]
     Invalid { key: String, message: String },
+    /// The task reading the file (for a reload) ended without an answer.
+    #[error("the configuration loader stopped unexpectedly")]
+    LoaderStopped,
 }
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {

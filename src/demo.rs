@@ -102,6 +102,7 @@ pub async fn run(args: &DemoArgs) -> u8 {
         accept_removals: true,
         dry_run: false,
         scheduled_for: None,
+        requests: Default::default(),
     };
 
     println!("\nsync:");

@@ -5,10 +5,11 @@
 //! fetches a whole [`snapshot::Snapshot`], [`eligibility`] decides who comes through (a pure
 //! function producing a [`roster::Roster`] and [`roster::Exclusions`]), and [`store`] writes the
 //! difference into Postgres in one transaction. [`sync`] drives one school's run; [`daemon`]
-//! schedules runs for many schools; [`why`] answers for a record from what the store holds;
-//! [`ops`] holds the operator views (export, status, check, history); [`http`] is the daemon's
-//! health and [`metrics`] server; [`cli`] is what operators type, and nothing below it imports
-//! it.
+//! schedules runs for many schools, and [`control`] lets operators reach every daemon sharing a
+//! database (resync requests, approvals of held removals); [`why`] answers for a record from
+//! what the store holds; [`ops`] holds the operator views (export, status, check, history);
+//! [`http`] is the daemon's health and [`metrics`] server; [`cli`] is what operators type, and
+//! nothing below it imports it.
 //!
 //! The Bromcom simulator that tests, the demo and the benchmarks use is the workspace crate
 //! `bromsync-sim`, reached only through the default feature `sim` (`bromsync sim`, `bromsync
@@ -19,11 +20,13 @@ pub mod bromcom;
 pub mod cli;
 pub mod clip;
 pub mod config;
+pub mod control;
 pub mod daemon;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod eligibility;
 pub mod exit;
+pub mod failure;
 pub mod http;
 pub mod limit;
 pub mod metrics;

@@ -14,11 +14,12 @@ use tracing::{Instrument, info, warn};
 use crate::bromcom::{self, FetchError};
 use crate::config::{RemovalGuard, SchoolSettings, Settings};
 use crate::eligibility;
+use crate::failure::Permanent;
 use crate::roster::Decision;
 use crate::snapshot::SchoolId;
 use crate::store::{
-    self, ApplyOptions, MissingEmail, RunRecord, RunStatus, SchoolLock, Store, StoreError,
-    TableChange, Trigger,
+    self, ApplyOptions, Approval, MissingEmail, RunControl, RunRecord, RunStatus, SchoolLock,
+    Store, StoreError, TableChange, Trigger,
 };
 use crate::telemetry::millis;
 
@@ -80,6 +81,22 @@ pub struct RunRequest {
     pub dry_run: bool,
     /// The scheduled trigger this run carries out, when the schedule started it.
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// Whether the run serves the control requests waiting for its school.
+    pub requests: ServeRequests,
+}
+
+/// How a run treats the control requests (`bromsync resync`, `approve`) waiting for its school.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServeRequests {
+    /// Leaves them to the daemons (a one-shot `sync`).
+    #[default]
+    Ignore,
+    /// Claims those waiting when it takes the lock and marks them served by it (a daemon's
+    /// runs: a request made before a run started is served by that run).
+    Serve,
+    /// As `Serve`, for a run started because of a request: skipped when there is none left
+    /// to claim (another daemon's run served it), so that a request is served by one run.
+    Require,
 }
 
 impl RunRequest {
@@ -96,6 +113,7 @@ impl RunRequest {
             accept_removals: false,
             dry_run: false,
             scheduled_for: None,
+            requests: Default::default(),
         }
     }
 }
@@ -150,6 +168,8 @@ pub enum SkipReason {
     LockHeld,
     /// This scheduled trigger was already carried out (by this daemon or another): final.
     AlreadyDone,
+    /// Started for a control request that another run has served already: final.
+    AlreadyServed,
 }
 
 /// Why a run failed. Texts name the school and the stage, never a secret or personal data, and
@@ -173,6 +193,17 @@ impl SyncError {
     /// Bromcom rejected the application's credentials: no school can run until that is fixed.
     pub fn is_credentials_rejected(&self) -> bool {
         matches!(self, SyncError::Fetch(e) if e.is_credentials_rejected())
+    }
+
+    /// Why this failure cannot heal by waiting, when it cannot (see [`crate::failure`]).
+    pub fn permanent(&self) -> Option<Permanent> {
+        match self {
+            SyncError::Fetch(e) => Permanent::of_category(e.category()),
+            SyncError::Store { source, .. } if source.is_schema_mismatch() => {
+                Some(Permanent::Schema)
+            }
+            SyncError::Store { .. } | SyncError::Decide { .. } => None,
+        }
     }
 }
 
@@ -204,6 +235,8 @@ fn record_metrics(
     elapsed: Duration,
 ) {
     use crate::metrics::{RunOutcomeLabel, run_finished, run_succeeded};
+    use crate::roster::ExcludedEntity;
+    use strum::VariantArray;
     let outcome = match result {
         Ok(RunOutcome::Succeeded(summary)) => {
             let rows = summary
@@ -211,15 +244,10 @@ fn record_metrics(
                 .iter()
                 .map(|c| (c.table, (c.existing + c.added).saturating_sub(c.removed)));
             // Every entity, so that one whose exclusions all came back reads 0, not its old count.
-            let excluded = [
-                "student",
-                "teacher",
-                "parent",
-                "class",
-                "group",
-                "collection",
-            ]
-            .map(|entity| (entity, summary.excluded.get(entity).copied().unwrap_or(0)));
+            let excluded = ExcludedEntity::VARIANTS.iter().map(|entity| {
+                let entity = entity.as_str();
+                (entity, summary.excluded.get(entity).copied().unwrap_or(0))
+            });
             run_succeeded(school_id, Utc::now(), rows, excluded);
             RunOutcomeLabel::Succeeded
         }
@@ -262,11 +290,30 @@ async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunO
         release(lock).await;
         return Ok(RunOutcome::Skipped(SkipReason::AlreadyDone));
     }
+    let control = match take_control(&mut lock, &request).await {
+        Ok(Some(control)) => control,
+        Ok(None) => {
+            info!(
+                "school {school_id}: the requests this run was started for were served by another run; skipped"
+            );
+            release(lock).await;
+            return Ok(RunOutcome::Skipped(SkipReason::AlreadyServed));
+        }
+        Err(e) => {
+            release(lock).await;
+            return Err(store_error(e));
+        }
+    };
     let started_at = Utc::now();
     let clock = Instant::now();
-    info!(dry_run = request.dry_run, "run started");
+    info!(
+        dry_run = request.dry_run,
+        requests = ?control.requests,
+        approval = ?control.approval.as_ref().map(|a| a.approval_id),
+        "run started"
+    );
 
-    let result = fetch_decide_write(ctx, &mut lock, &request, started_at, clock).await;
+    let result = fetch_decide_write(ctx, &mut lock, &request, &control, started_at, clock).await;
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(error) => {
@@ -276,10 +323,19 @@ async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunO
                     RunRecord::empty(school_id, request.trigger, RunStatus::Failed, started_at);
                 record.error = Some(error.to_string());
                 record.scheduled_for = request.scheduled_for;
+                // A failed run serves its requests too: the daemon's retries carry it on. Should
+                // this record not be written, the requests stay claimed and are served again.
+                let served = RunControl {
+                    requests: control.requests.clone(),
+                    ..RunControl::default()
+                };
                 // The database may be what failed: waiting the pool's whole acquire timeout
                 // for it would only hold the school (and a one-shot `sync`) longer.
-                match tokio::time::timeout(RECORD_FAILURE_WITHIN, ctx.store.record_run(&record))
-                    .await
+                match tokio::time::timeout(
+                    RECORD_FAILURE_WITHIN,
+                    ctx.store.record_run_with(&record, &served),
+                )
+                .await
                 {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => warn!("could not record the failed run: {e}"),
@@ -295,6 +351,34 @@ async fn run_school_inner(ctx: &SyncContext, request: RunRequest) -> Result<RunO
     };
     release(lock).await;
     Ok(outcome)
+}
+
+/// What a run took on from the control tables when it took the school's lock.
+struct TakenControl {
+    /// The requests it claimed, which it marks served.
+    requests: Vec<i64>,
+    /// An operator's approval of the school's latest refused run, in force for this run.
+    approval: Option<Approval>,
+}
+
+/// Claims the requests waiting (as the run's [`ServeRequests`] says) and finds the approval in
+/// force; `None` when the run was started for requests and none is left to serve.
+async fn take_control(
+    lock: &mut SchoolLock,
+    request: &RunRequest,
+) -> Result<Option<TakenControl>, StoreError> {
+    let requests = match request.requests {
+        _ if request.dry_run => Vec::new(),
+        ServeRequests::Ignore => Vec::new(),
+        ServeRequests::Serve | ServeRequests::Require => {
+            lock.claim_requests(&crate::store::this_runner()).await?
+        }
+    };
+    if request.requests == ServeRequests::Require && requests.is_empty() && !request.dry_run {
+        return Ok(None);
+    }
+    let approval = lock.approval_in_force().await?;
+    Ok(Some(TakenControl { requests, approval }))
 }
 
 /// Lets the school go at the end of a run, however it ended, so that a run straight after it
@@ -317,6 +401,7 @@ async fn fetch_decide_write(
     ctx: &SyncContext,
     lock: &mut SchoolLock,
     request: &RunRequest,
+    control: &TakenControl,
     started_at: DateTime<Utc>,
     clock: Instant,
 ) -> Result<RunOutcome, SyncError> {
@@ -348,7 +433,7 @@ async fn fetch_decide_write(
     .map_err(|_| SyncError::Decide { school_id })?;
 
     let staging = Instant::now();
-    let staged = lock
+    let mut staged = lock
         .stage(prepared, request.full_compare_every)
         .await
         .map_err(store_error)?;
@@ -373,13 +458,31 @@ async fn fetch_decide_write(
         return Ok(RunOutcome::DryRun(summary));
     }
 
-    let refused = !summary.violations.is_empty() && !request.accept_removals;
+    let over_limits = !summary.violations.is_empty() && !request.accept_removals;
+    // An approval lets through what the refused run would have removed, and nothing more.
+    let (approved, uncovered) = match (&control.approval, over_limits) {
+        (Some(approval), true) => {
+            let uncovered = approval.uncovered(&staged.removed_keys());
+            (uncovered.is_empty(), uncovered)
+        }
+        _ => (false, Vec::new()),
+    };
+    let refused = over_limits && !approved;
     let mut record = record_of(request, &summary, started_at);
     if refused {
+        let held = RunControl {
+            requests: control.requests.clone(),
+            approval: None,
+            refused_removals: staged.removed_keys(),
+        };
         staged.abandon().await.map_err(store_error)?;
         record.status = RunStatus::Refused;
         record.finished_at = Utc::now();
-        let run_id = ctx.store.record_run(&record).await.map_err(store_error)?;
+        let run_id = ctx
+            .store
+            .record_run_with(&record, &held)
+            .await
+            .map_err(store_error)?;
         tracing::Span::current().record("run_id", run_id);
         summary.run_id = Some(run_id);
         summary.duration = clock.elapsed();
@@ -399,17 +502,37 @@ async fn fetch_decide_write(
                 )
             })
             .collect();
+        if let Some(approval) = &control.approval {
+            let more: Vec<String> = uncovered
+                .iter()
+                .map(|(table, n)| format!("{n} {table} rows"))
+                .collect();
+            warn!(
+                approval = approval.approval_id,
+                approved_run = approval.refused_run,
+                "the approval of run {}'s removals does not cover this run: it would also remove {}",
+                approval.refused_run,
+                more.join(", ")
+            );
+        }
         warn!(
             tables = %tables.join(","),
             "run refused: it would remove {}; nothing was written. \
-             If the removals are expected, accept them once with: bromsync sync --school {} --accept-removals",
+             If the removals are expected, approve them with: bromsync approve --school {} \
+             (or accept them once with: bromsync sync --school {} --accept-removals)",
             removals.join(", "),
+            school_id,
             school_id,
         );
         return Ok(RunOutcome::Refused(summary));
     }
 
     record.accepted_removals = !summary.violations.is_empty();
+    staged.serve(RunControl {
+        requests: control.requests.clone(),
+        approval: control.approval.as_ref().map(|a| a.approval_id),
+        refused_removals: Vec::new(),
+    });
     if let Some(hook) = &ctx.hooks.before_commit {
         hook().await;
     }
@@ -428,7 +551,15 @@ async fn fetch_decide_write(
     tracing::Span::current().record("run_id", outcome.run_id);
     summary.run_id = Some(outcome.run_id);
     summary.duration = clock.elapsed();
-    if record.accepted_removals {
+    if approved && let Some(approval) = &control.approval {
+        warn!(
+            approval = approval.approval_id,
+            approved_run = approval.refused_run,
+            "removals over the guard's limits were written as approved (approval {}, of the removals of run {})",
+            approval.approval_id,
+            approval.refused_run
+        );
+    } else if record.accepted_removals {
         warn!("removals over the guard's limits were accepted for this run (--accept-removals)");
     }
     info!(

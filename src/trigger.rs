@@ -15,6 +15,8 @@ pub enum Trigger {
     Schedule,
     Signal,
     Manual,
+    /// A request recorded by `bromsync resync` or `approve` (or the dashboard).
+    Request,
 }
 
 impl Trigger {

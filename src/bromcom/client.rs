@@ -274,42 +274,29 @@ impl Client {
     ) -> Result<Page, FetchError> {
         let config = &self.inner.config;
         let url = page_url(&self.inner.base_url, entity, school_id, "", page);
-        let started = Instant::now();
         let attempts = AtomicU32::new(0);
-        let result = (|| async {
-            attempts.fetch_add(1, Ordering::Relaxed);
-            self.attempt(&url, entity, priority).await
-        })
-        .retry(backoff_policy(config))
-        .sleep(tokio::time::sleep)
-        .when(|failure| matches!(failure, AttemptFailure::Retry { .. }))
-        .adjust(|failure, planned| {
-            // `planned` is `None` once the attempts are used up.
-            let planned = planned?;
-            let delay = match failure {
-                AttemptFailure::Retry {
-                    retry_after: Some(wait),
-                    ..
-                } => (*wait).min(config.retry_after_cap),
-                _ => planned,
-            };
-            (started.elapsed() + delay <= config.max_retry_time).then_some(delay)
-        })
-        .notify(|failure, delay| {
-            if let AttemptFailure::Retry { problem, .. } = failure {
-                tracing::warn!(
-                    school_id,
-                    entity = entity.api_name(),
-                    page,
-                    attempt = attempts.load(Ordering::Relaxed),
-                    category = problem.category().as_str(),
-                    status = problem.status(),
-                    reason = %problem,
-                    delay_ms = millis(delay),
-                    "Bromcom request failed; retrying"
-                );
-            }
-        })
+        let result = with_retries(
+            config,
+            || async {
+                attempts.fetch_add(1, Ordering::Relaxed);
+                self.attempt(&url, entity, priority).await
+            },
+            |failure, delay| {
+                if let AttemptFailure::Retry { problem, .. } = failure {
+                    tracing::warn!(
+                        school_id,
+                        entity = entity.api_name(),
+                        page,
+                        attempt = attempts.load(Ordering::Relaxed),
+                        category = problem.category().as_str(),
+                        status = problem.status(),
+                        reason = %problem,
+                        delay_ms = millis(delay),
+                        "Bromcom request failed; retrying"
+                    );
+                }
+            },
+        )
         .await;
         let failure = match result {
             Ok(page) => return Ok(page),
@@ -496,6 +483,39 @@ fn append(into: &mut Snapshot, part: Snapshot) {
 /// `max_backoff`, and the delay falls between half the step and the step, so that retries from
 /// many schools do not arrive together (backon's jitter adds up to the delay again, hence the
 /// halves). At most `max_attempts` attempts in all, the first included.
+/// Runs `attempt` until it gives rows, fails for good, or the retries `config` allows are
+/// spent: `max_attempts` in all, and no wait that would end past `max_retry_time` from the
+/// first attempt. Apart from `fetch_page` so that the rule can be tested on paused time.
+async fn with_retries<T, F, Fut>(
+    config: &ClientConfig,
+    attempt: F,
+    notify: impl FnMut(&AttemptFailure, Duration),
+) -> Result<T, AttemptFailure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AttemptFailure>>,
+{
+    let started = Instant::now();
+    attempt
+        .retry(backoff_policy(config))
+        .sleep(tokio::time::sleep)
+        .when(|failure| matches!(failure, AttemptFailure::Retry { .. }))
+        .adjust(|failure, planned| {
+            // `planned` is `None` once the attempts are used up.
+            let planned = planned?;
+            let delay = match failure {
+                AttemptFailure::Retry {
+                    retry_after: Some(wait),
+                    ..
+                } => (*wait).min(config.retry_after_cap),
+                _ => planned,
+            };
+            (started.elapsed() + delay <= config.max_retry_time).then_some(delay)
+        })
+        .notify(notify)
+        .await
+}
+
 fn backoff_policy(config: &ClientConfig) -> ExponentialBuilder {
     ExponentialBuilder::new()
         .with_min_delay(config.initial_backoff / 2)
@@ -561,6 +581,99 @@ mod tests {
                 "retry {retry}: {delay:?}"
             );
         }
+    }
+
+    /// Attempts that always fail with a retryable problem after `cost` each: how many were
+    /// made, and how long it all took, on paused time.
+    async fn always_failing(
+        config: &ClientConfig,
+        cost: Duration,
+        retry_after: Option<Duration>,
+    ) -> (u32, Duration) {
+        let started = Instant::now();
+        let attempts = AtomicU32::new(0);
+        let result: Result<(), _> = with_retries(
+            config,
+            || async {
+                attempts.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(cost).await;
+                Err(AttemptFailure::Retry {
+                    problem: Problem::ServerStatus(500),
+                    retry_after,
+                })
+            },
+            |_, _| {},
+        )
+        .await;
+        assert!(matches!(result, Err(AttemptFailure::Retry { .. })));
+        (attempts.load(Ordering::Relaxed), started.elapsed())
+    }
+
+    fn time_bound(millis: u64) -> ClientConfig {
+        ClientConfig {
+            max_attempts: 1000,
+            initial_backoff: Duration::from_millis(40),
+            max_backoff: Duration::from_millis(40),
+            max_retry_time: Duration::from_millis(millis),
+            ..ClientConfig::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_stop_once_the_time_bound_is_spent() {
+        // Waits of 20..=40 ms (jitter on half to all of 40 ms), attempts that take no time:
+        // seven waits always fit in 300 ms and sixteen never do.
+        let config = time_bound(300);
+        for _ in 0..50 {
+            let (attempts, took) = always_failing(&config, Duration::ZERO, None).await;
+            assert!((8..=16).contains(&attempts), "{attempts} attempts");
+            assert!(took <= config.max_retry_time, "{took:?}");
+            // The next wait (at most 40 ms) would have fitted: the bound, not chance, stopped it.
+            assert!(
+                took + Duration::from_millis(40) > config.max_retry_time,
+                "{took:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_time_an_attempt_takes_counts_against_the_bound() {
+        // 100 ms per attempt plus a 20..=40 ms wait: the third attempt starts by 280 ms at the
+        // latest, no fourth can start by 300 ms; the last attempt may end past the bound.
+        let config = time_bound(300);
+        let cost = Duration::from_millis(100);
+        for _ in 0..20 {
+            let (attempts, took) = always_failing(&config, cost, None).await;
+            assert_eq!(attempts, 3);
+            assert!(took <= config.max_retry_time + cost, "{took:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_attempt_count_bounds_the_retries_before_the_time_does() {
+        let config = ClientConfig {
+            max_attempts: 4,
+            ..time_bound(60_000)
+        };
+        let (attempts, took) = always_failing(&config, Duration::ZERO, None).await;
+        assert_eq!(attempts, 4);
+        assert!(
+            took <= Duration::from_millis(120),
+            "three waits of 40 ms at most: {took:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_is_capped_and_counts_against_the_bound() {
+        // Retry-After says a minute; the cap makes it 100 ms, so 1 + 10 attempts fit in 1 s.
+        let config = ClientConfig {
+            retry_after_cap: Duration::from_millis(100),
+            ..time_bound(1000)
+        };
+        let (attempts, took) =
+            always_failing(&config, Duration::ZERO, Some(Duration::from_secs(60))).await;
+        assert_eq!(attempts, 11);
+        assert_eq!(took, Duration::from_millis(1000));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The bound on schools running at once, across reloads that change it, with a stand-in runner
 //! whose runs last until the test lets them end: runs in flight count against the new bound,
-//! so a reload never lets more schools run together than the bound in force.
+//! so a reload never lets more schools run together than the bound in force. On paused time.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,7 +89,9 @@ impl HeldRunner {
         .unwrap_or_else(|_| panic!("{} running, wanted {want}", self.running()));
     }
 
-    /// Gives waiting schools a moment in which a wrong bound would let one more start.
+    /// Gives waiting schools a moment in which a wrong bound would let one more start. On
+    /// paused time the clock only moves once every task is idle, so by then any school that
+    /// could start has started: the moment is not a guess at the machine's speed.
     async fn settle(&self) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -119,7 +121,7 @@ async fn send(tx: &mpsc::Sender<Control>, control: Control) {
         .unwrap_or_else(|_| panic!("the daemon stopped listening"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn shrinking_the_bound_counts_the_runs_in_flight() {
     let (runner, tx, task) = started(3).await;
     send(&tx, Control::ResyncAll).await;
@@ -151,7 +153,7 @@ async fn shrinking_the_bound_counts_the_runs_in_flight() {
     let _ = task.await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn growing_the_bound_adds_only_the_difference() {
     let (runner, tx, task) = started(1).await;
     send(&tx, Control::ResyncAll).await;

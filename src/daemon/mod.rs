@@ -11,6 +11,7 @@
 
 #[cfg(test)]
 mod limit_tests;
+mod listen;
 pub mod open_files;
 pub mod runner;
 pub mod school;
@@ -31,7 +32,7 @@ pub use runner::{Job, JobOutcome, Runner, SyncRunner};
 pub use school::{Clock, SystemClock};
 pub use supervisor::{Control, Daemon};
 
-use crate::exit;
+use crate::exit::{self, CommandError};
 use crate::sync::RunHooks;
 
 /// `bromsync --config FILE run`: loads the configuration (refusing a bad one with exit code
@@ -39,20 +40,17 @@ use crate::sync::RunHooks;
 /// the database is down. `hooks` go to every run (tests' only; see [`RunHooks`]).
 pub async fn run_command(config_path: Option<&Path>, hooks: RunHooks) -> u8 {
     let Some(path) = config_path else {
-        eprintln!("bromsync: no configuration given; pass --config FILE (see config/example.toml)");
-        return exit::BAD_CONFIG;
+        return refused(&CommandError::NoConfig);
     };
     let settings = match crate::config::load(path) {
         Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("bromsync: configuration refused: {e}");
-            return exit::BAD_CONFIG;
-        }
+        Err(e) => return refused(&CommandError::Config(e)),
     };
     open_files::raise();
     // Signals are taken before anything can send one expecting the daemon to listen: the
     // default action of SIGUSR1 and SIGHUP would end the process.
     let (control_tx, control_rx) = mpsc::channel(16);
+    let control_tx_for_requests = control_tx.clone();
     let listening = match signals::listen(path.to_owned(), control_tx) {
         Ok(task) => task,
         Err(e) => {
@@ -75,9 +73,16 @@ pub async fn run_command(config_path: Option<&Path>, hooks: RunHooks) -> u8 {
         let cancel = connecting.clone();
         tokio::spawn(async move { runner.connect_with_backoff(cancel).await })
     };
+    let watching = tokio::spawn(listen::watch(
+        Arc::clone(&runner),
+        control_tx_for_requests,
+        settings.daemon.control_poll(),
+        connecting.clone(),
+    ));
     let daemon = Daemon::start(settings, Arc::clone(&runner), Arc::new(SystemClock));
     daemon.run(control_rx).await;
     connecting.cancel();
+    watching.abort();
     listening.abort();
     for (stop, task) in endpoints.into_iter().chain(dashboard) {
         stop.cancel();
@@ -124,6 +129,9 @@ async fn serve_endpoints(
             })
         })
     };
+    // The address bound, not the one asked for: with port 0 the system picks, and the log says
+    // which (tests use this rather than guess a free port).
+    let addr = listener.local_addr().unwrap_or(addr);
     let stop = CancellationToken::new();
     let limits = settings.http.limits();
     let task = crate::http::serve(listener, limits, metrics, ready, stop.clone());
@@ -154,7 +162,7 @@ async fn serve_dashboard(
         let runner = Arc::clone(runner);
         Arc::new(move || {
             let runner = Arc::clone(&runner);
-            Box::pin(async move { runner.store().await })
+            Box::pin(async move { runner.store().await.map_err(|e| e.to_string()) })
         })
     };
     let dashboard = Arc::new(crate::web::Dashboard {
@@ -170,4 +178,10 @@ async fn serve_dashboard(
     );
     info!(%addr, "serving the Data Dashboard");
     Ok(Some((stop, task)))
+}
+
+/// The daemon refused to start: the error on stderr, its exit code returned.
+fn refused(error: &CommandError) -> u8 {
+    eprintln!("bromsync: {error}");
+    exit::code_of(error)
 }

@@ -17,10 +17,13 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::bromcom::RequestSlots;
+use crate::bromcom::{ClientBuildError, RequestSlots};
 use crate::config::{DatabaseSettings, SchoolSettings, Settings};
+use crate::failure::Permanent;
 use crate::store::{Store, Trigger};
-use crate::sync::{self, RunHooks, RunOutcome, RunRequest, SkipReason, SyncContext};
+use crate::sync::{
+    self, RunHooks, RunOutcome, RunRequest, ServeRequests, SkipReason, SyncContext, SyncError,
+};
 
 /// One run the daemon wants done.
 #[derive(Clone, Debug)]
@@ -46,8 +49,44 @@ pub enum JobOutcome {
     /// look for a scheduled trigger) or this scheduled trigger was already carried out
     /// ([`SkipReason::AlreadyDone`], final).
     Skipped(SkipReason),
-    /// Worth retrying: Bromcom or Postgres unreachable, a bad response, ... (text: no secrets).
-    Failed(String),
+    /// Failed: retried unless waiting cannot heal it (see [`JobFailure::permanent`]).
+    Failed(JobFailure),
+}
+
+/// Why a job failed, with the kind kept for the scheduler to act on: Bromcom or Postgres
+/// unreachable, a bad response (worth retrying), or credentials refused, an entity not
+/// granted, an unknown school, a schema not current (not).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobFailure {
+    /// The error's text (no secrets), as the run record has it.
+    pub error: String,
+    /// Set when the failure cannot heal by waiting: the school is not retried.
+    pub permanent: Option<Permanent>,
+}
+
+impl JobFailure {
+    /// A failure that may heal by waiting.
+    pub fn transient(error: impl Into<String>) -> JobFailure {
+        JobFailure {
+            error: error.into(),
+            permanent: None,
+        }
+    }
+}
+
+impl From<&SyncError> for JobFailure {
+    fn from(error: &SyncError) -> JobFailure {
+        JobFailure {
+            error: error.to_string(),
+            permanent: error.permanent(),
+        }
+    }
+}
+
+impl std::fmt::Display for JobFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.error)
+    }
 }
 
 /// Carries out jobs. Dropping the returned future cancels the run at a safe point (an open
@@ -78,7 +117,7 @@ struct Inner {
 struct State {
     database: DatabaseSettings,
     store: Option<Store>,
-    client: Result<crate::bromcom::Client, String>,
+    client: Result<crate::bromcom::Client, ClientBuildError>,
 }
 
 /// How long one attempt to reach the database may take before it counts as failed.
@@ -109,9 +148,9 @@ impl SyncRunner {
     }
 
     /// The store, connecting first when there is none yet. A schema that is not current
-    /// fails like a database that is down (and is looked at again the same way): an operator
-    /// may be about to run `bromsync migrate`.
-    pub async fn store(&self) -> Result<Store, String> {
+    /// fails as permanent (a run is not retried until `bromsync migrate` has been run), but the
+    /// next run connects again: an operator may be about to migrate.
+    pub async fn store(&self) -> Result<Store, JobFailure> {
         if let Some(store) = self.state().store.clone() {
             return Ok(store);
         }
@@ -130,12 +169,17 @@ impl SyncRunner {
         .await;
         let store = match connected {
             Ok(Ok(store)) => store,
-            Ok(Err(e)) => return Err(format!("cannot use the database: {e}")),
+            Ok(Err(e)) => {
+                return Err(JobFailure {
+                    error: format!("cannot use the database: {e}"),
+                    permanent: e.is_schema_mismatch().then_some(Permanent::Schema),
+                });
+            }
             Err(_) => {
-                return Err(format!(
+                return Err(JobFailure::transient(format!(
                     "database unreachable: no answer within {}s",
                     CONNECT_TIMEOUT.as_secs()
-                ));
+                )));
             }
         };
         let mut state = self.state();
@@ -145,7 +189,9 @@ impl SyncRunner {
             info!("connected to the database");
             Ok(store)
         } else {
-            Err("the database settings changed while connecting; will connect again".to_owned())
+            Err(JobFailure::transient(
+                "the database settings changed while connecting; will connect again",
+            ))
         }
     }
 
@@ -188,7 +234,11 @@ impl SyncRunner {
         };
         let client = match &self.state().client {
             Ok(client) => client.clone(),
-            Err(e) => return JobOutcome::Failed(e.clone()),
+            Err(e) => {
+                return JobOutcome::Failed(JobFailure::transient(format!(
+                    "cannot set up the Bromcom client: {e}"
+                )));
+            }
         };
         let ctx = SyncContext {
             store,
@@ -197,11 +247,18 @@ impl SyncRunner {
         };
         let mut request = RunRequest::new(&job.settings, &job.school, job.trigger);
         request.scheduled_for = job.scheduled_for;
+        // A daemon's runs serve the requests waiting; one started for a request (not a retry
+        // of it, which carries on a run that served them) only when some are left.
+        request.requests = if job.trigger == Trigger::Request && job.attempt == 0 {
+            ServeRequests::Require
+        } else {
+            ServeRequests::Serve
+        };
         match sync::run_school(&ctx, request).await {
             Ok(RunOutcome::Succeeded(_)) | Ok(RunOutcome::DryRun(_)) => JobOutcome::Succeeded,
             Ok(RunOutcome::Refused(_)) => JobOutcome::Refused,
             Ok(RunOutcome::Skipped(reason)) => JobOutcome::Skipped(reason),
-            Err(e) => JobOutcome::Failed(e.to_string()),
+            Err(e) => JobOutcome::Failed(JobFailure::from(&e)),
         }
     }
 }
@@ -229,9 +286,8 @@ impl Runner for SyncRunner {
 fn build_client(
     settings: &Settings,
     requests: &Arc<RequestSlots>,
-) -> Result<crate::bromcom::Client, String> {
+) -> Result<crate::bromcom::Client, ClientBuildError> {
     crate::bromcom::Client::with_request_limit(settings.bromcom.clone(), Arc::clone(requests))
-        .map_err(|e| format!("cannot set up the Bromcom client: {e}"))
 }
 
 fn same_database(a: &DatabaseSettings, b: &DatabaseSettings) -> bool {

@@ -1,7 +1,8 @@
 //! One school's life in the daemon: a task that waits for the school's next scheduled time,
 //! for a resync, or for a retry, and runs the school — never twice at once. A trigger that
 //! arrives while the school runs is remembered once and run after (coalesced); a failed run is
-//! retried after the configured delays, then the school waits for its next scheduled time. A
+//! retried after the configured delays, then the school waits for its next scheduled time (a
+//! failure that cannot heal by waiting, such as rejected credentials, is not retried). A
 //! scheduled run that finds the school held by another runner looks again after the first
 //! retry delay (the holder may not be carrying out that trigger); one already carried out is
 //! left.
@@ -20,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::runner::{Job, JobOutcome, Runner};
+use super::runner::{Job, JobFailure, JobOutcome, Runner};
 use crate::config::{SchoolSettings, Settings};
 use crate::limit::Limit;
 use crate::schedule::CronSchedule;
@@ -88,6 +89,8 @@ impl SchoolPlan {
 pub enum SchoolMsg {
     /// Run now (SIGUSR1).
     Resync,
+    /// Serve the control requests waiting for the school, unless another run serves them.
+    Request,
     /// A reloaded configuration.
     Update(Box<SchoolPlan>),
 }
@@ -182,6 +185,10 @@ pub async fn school_loop<R: Runner>(
                     let busy = running.is_some();
                     pending = Some(receive(school, pending, busy, Pending::fresh(Trigger::Signal, None)));
                 }
+                Some(SchoolMsg::Request) => {
+                    let busy = running.is_some();
+                    pending = Some(receive(school, pending, busy, Pending::fresh(Trigger::Request, None)));
+                }
                 Some(SchoolMsg::Update(new_plan)) => {
                     plan = *new_plan;
                     next_fire = plan.next_after(shared.clock.now());
@@ -261,7 +268,7 @@ fn start<R: Runner>(
     let shared = Arc::clone(shared);
     async move {
         let Ok(_permit) = shared.permits.acquire().await else {
-            return JobOutcome::Failed("the daemon is stopping".to_owned());
+            return JobOutcome::Failed(JobFailure::transient("the daemon is stopping"));
         };
         shared.in_flight.fetch_add(1, Ordering::SeqCst);
         let _counted = InFlight(&shared.in_flight);
@@ -313,6 +320,10 @@ fn after_run(
             info!(school, trigger = %job.trigger, scheduled_for = ?job.scheduled_for, "run skipped: this scheduled trigger was already carried out");
             None
         }
+        JobOutcome::Skipped(SkipReason::AlreadyServed) => {
+            info!(school, trigger = %job.trigger, "run skipped: the requests were served by another run");
+            None
+        }
         JobOutcome::Skipped(SkipReason::LockHeld) => {
             // The holder may be an operator's `sync` or a runner that just died, not another
             // daemon carrying out this trigger: look again, with the same scheduled time so
@@ -338,7 +349,26 @@ fn after_run(
                 }
             }
         }
-        JobOutcome::Failed(error) => {
+        JobOutcome::Failed(JobFailure {
+            error,
+            permanent: Some(cause),
+        }) => {
+            // It would fail the same way on every retry (a wrong secret would cost every
+            // school its whole ladder): wait for the next scheduled time or a resync instead.
+            warn!(
+                school,
+                trigger = %job.trigger,
+                permanent = %cause,
+                next_run = ?next_fire,
+                "run failed ({error}); not retried: the failure cannot heal by waiting ({cause}): {}; waiting for the next scheduled run",
+                cause.advice()
+            );
+            None
+        }
+        JobOutcome::Failed(JobFailure {
+            error,
+            permanent: None,
+        }) => {
             let delays = &plan.settings.daemon.retry_delays_secs;
             match delays.get(job.attempt) {
                 Some(&secs) => {

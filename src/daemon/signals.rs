@@ -33,8 +33,8 @@ pub fn listen(
                     let path = config_path.clone();
                     let loaded = tokio::task::spawn_blocking(move || crate::config::load(&path))
                         .await
-                        .map_err(|_| "the configuration loader stopped unexpectedly".to_owned())
-                        .and_then(|result| result.map_err(|e| e.to_string()));
+                        .map_err(|_| crate::config::ConfigError::LoaderStopped)
+                        .and_then(|result| result);
                     Control::Reload(Box::new(loaded))
                 }
                 Some(()) = terminate.recv() => {

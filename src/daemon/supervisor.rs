@@ -12,11 +12,11 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio::task::{Id, JoinSet};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::runner::Runner;
 use super::school::{Clock, SchoolMsg, SchoolPlan, Shared, school_loop};
-use crate::config::Settings;
+use crate::config::{ConfigError, Settings};
 use crate::limit::Limit;
 use crate::snapshot::SchoolId;
 
@@ -25,8 +25,11 @@ use crate::snapshot::SchoolId;
 pub enum Control {
     /// Run every school now (SIGUSR1).
     ResyncAll,
+    /// Control requests were made for these schools (`bromsync resync`, `approve`): each
+    /// configured one tries to serve them now.
+    Requested(Vec<SchoolId>),
     /// Use this configuration from now on, or (when it failed to load) keep the one in force.
-    Reload(Box<Result<Settings, String>>),
+    Reload(Box<Result<Settings, ConfigError>>),
     /// Take no new work, cancel runs in flight, return within the grace period.
     Stop,
 }
@@ -90,6 +93,7 @@ impl<R: Runner> Daemon<R> {
             tokio::select! {
                 message = control.recv() => match message {
                     Some(Control::ResyncAll) => self.resync_all(),
+                    Some(Control::Requested(schools)) => self.requested(&schools),
                     Some(Control::Reload(loaded)) => self.reload(*loaded),
                     Some(Control::Stop) | None => break,
                 },
@@ -132,7 +136,22 @@ impl<R: Runner> Daemon<R> {
         }
     }
 
-    fn reload(&mut self, loaded: Result<Settings, String>) {
+    fn requested(&self, schools: &[SchoolId]) {
+        for school in schools {
+            match self.schools.get(school) {
+                Some(entry) => {
+                    let _ = entry.inbox.send(SchoolMsg::Request);
+                }
+                // The periodic look repeats this for as long as the request waits: not at info.
+                None => debug!(
+                    school,
+                    "a control request for a school this daemon does not run; left to the others"
+                ),
+            }
+        }
+    }
+
+    fn reload(&mut self, loaded: Result<Settings, ConfigError>) {
         let settings = match loaded {
             Ok(settings) => Arc::new(settings),
             Err(e) => {

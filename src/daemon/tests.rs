@@ -13,10 +13,11 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::runner::{Job, JobOutcome, Runner};
+use super::runner::{Job, JobFailure, JobOutcome, Runner};
 use super::school::Clock;
 use super::supervisor::{Control, Daemon};
 use crate::config::{self, Settings};
+use crate::failure::Permanent;
 use crate::snapshot::SchoolId;
 use crate::store::Trigger;
 use crate::sync::SkipReason;
@@ -161,7 +162,7 @@ impl Runner for FakeRunner {
             if let Some(outcome) = scripted {
                 outcome
             } else if fake.failing.contains(&job.school.id) {
-                JobOutcome::Failed("simulated failure".to_owned())
+                JobOutcome::Failed(JobFailure::transient("simulated failure"))
             } else {
                 JobOutcome::Succeeded
             }
@@ -306,6 +307,50 @@ async fn a_failed_run_is_retried_after_the_delays_and_others_carry_on() {
     stop(&tx, task).await;
 }
 
+/// A failure that cannot heal by waiting (here, credentials refused) is not retried, while a
+/// transient one beside it climbs the whole ladder; a resync still runs the school at once.
+#[tokio::test(start_paused = true)]
+async fn a_permanent_failure_is_not_retried_and_a_transient_one_climbs_the_ladder() {
+    let permanent = JobOutcome::Failed(JobFailure {
+        error: "credentials: Bromcom rejected the application id/secret".to_owned(),
+        permanent: Some(Permanent::Credentials),
+    });
+    let transient = JobOutcome::Failed(JobFailure::transient("http_5xx: simulated"));
+    let fake = Arc::new(Fake {
+        duration: Duration::from_millis(20),
+        scripted: script(&[
+            (1, vec![permanent.clone(), permanent]),
+            (2, vec![transient.clone(), transient.clone(), transient]),
+        ]),
+        ..Fake::default()
+    });
+    let (tx, task) = start(settings(NEVER_SOON, &[1, 2], 4, &[1, 1]), &fake);
+    send(&tx, Control::ResyncAll).await;
+    // Well past both retry delays: school 2 has climbed its ladder by now.
+    tokio::time::sleep(Duration::from_millis(5000)).await;
+    let transient_attempts: Vec<usize> = fake.calls_of(2).iter().map(|c| c.attempt).collect();
+    assert_eq!(
+        transient_attempts,
+        vec![0, 1, 2],
+        "two retries, then the schedule"
+    );
+    let permanent_calls = fake.calls_of(1);
+    assert_eq!(permanent_calls.len(), 1, "not retried: {permanent_calls:?}");
+    // An operator's resync (after fixing the secret) still runs it.
+    send(&tx, Control::ResyncAll).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let permanent_calls = fake.calls_of(1);
+    assert_eq!(
+        permanent_calls
+            .iter()
+            .map(|c| c.attempt)
+            .collect::<Vec<_>>(),
+        vec![0, 0],
+        "the resync ran once, and its permanent failure was not retried either"
+    );
+    stop(&tx, task).await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_reload_adds_and_removes_schools_and_a_failed_one_keeps_the_old() {
     let fake = Arc::new(Fake {
@@ -315,7 +360,10 @@ async fn a_reload_adds_and_removes_schools_and_a_failed_one_keeps_the_old() {
     let (tx, task) = start(settings(NEVER_SOON, &[1], 4, &[]), &fake);
     send(
         &tx,
-        Control::Reload(Box::new(Err("broken file".to_owned()))),
+        Control::Reload(Box::new(Err(config::ConfigError::Read {
+            path: "bromsync.toml".to_owned(),
+            message: "broken file".to_owned(),
+        }))),
     )
     .await;
     send(&tx, Control::ResyncAll).await;
@@ -386,7 +434,10 @@ async fn a_scheduled_run_that_finds_the_lock_held_looks_again_and_one_already_do
             // Held, then free but the run fails: the look did not use up the retry.
             (
                 3,
-                vec![held.clone(), Failed("simulated failure".to_owned())],
+                vec![
+                    held.clone(),
+                    Failed(JobFailure::transient("simulated failure")),
+                ],
             ),
         ]),
         ..Fake::default()
@@ -526,4 +577,37 @@ async fn a_scheduled_trigger_joins_a_waiting_resync_as_one_scheduled_run() {
         .single()
         .unwrap_or_else(|| panic!("a fixed instant"));
     assert_eq!(calls[1].scheduled_for, Some(expected));
+}
+
+/// A control request runs the schools it names that this daemon has, once each, and a request
+/// heard again while a school runs makes one more run after it.
+#[tokio::test(start_paused = true)]
+async fn a_control_request_runs_only_the_schools_named_and_joins_a_run_in_flight() {
+    let fake = Arc::new(Fake {
+        duration: Duration::from_millis(500),
+        scripted: script(&[(2, vec![JobOutcome::Skipped(SkipReason::AlreadyServed)])]),
+        ..Fake::default()
+    });
+    let (tx, task) = start(settings(NEVER_SOON, &[1, 2, 3], 4, &[1]), &fake);
+    // School 99 is not this daemon's: left to the others.
+    send(&tx, Control::Requested(vec![1, 2, 99])).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Heard again while school 1 runs: one more run after it, however many.
+    for _ in 0..3 {
+        send(&tx, Control::Requested(vec![1])).await;
+    }
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let first = fake.calls_of(1);
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(
+        first
+            .iter()
+            .all(|c| c.trigger == Trigger::Request && c.attempt == 0)
+    );
+    assert!(first[1].at.duration_since(first[0].at) >= Duration::from_millis(450));
+    // Served by another daemon's run: not retried.
+    assert_eq!(fake.calls_of(2).len(), 1);
+    assert!(fake.calls_of(3).is_empty());
+    assert_eq!(fake.calls().len(), 3);
+    stop(&tx, task).await;
 }

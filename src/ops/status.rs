@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{OpsError, Verdict, chosen_schools, connect, rfc3339, store_failed};
 use crate::config::{SchoolSettings, Settings};
+use crate::failure::Permanent;
 use crate::snapshot::SchoolId;
 use crate::store::{MissingEmail, Store};
 
@@ -30,6 +31,18 @@ pub struct SchoolStatus {
     pub refused_pending: bool,
     pub next_scheduled_at: Option<String>,
     pub sso_missing_email: Option<MissingEmail>,
+    /// Control requests (`bromsync resync`, `approve`) not yet served, oldest first.
+    pub requests_waiting: Vec<RequestWaiting>,
+}
+
+/// A request not yet served: who asked and when, and the daemon whose run has it, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestWaiting {
+    pub request_id: i64,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub claimed_by: Option<String>,
+    pub claimed_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,6 +55,9 @@ pub struct LastRun {
     /// A failed run's error category (`server_error_message`, `http_5xx`, `database`...);
     /// the error's text stays in `sync_runs.error`.
     pub error_category: Option<String>,
+    /// The run failed in a way waiting cannot heal (credentials, not_granted, unknown_school,
+    /// schema): the daemon does not retry it, and a person has to act.
+    pub permanent: bool,
 }
 
 impl SchoolStatus {
@@ -99,28 +115,43 @@ pub async fn school_status(
     } else {
         None
     };
+    let requests_waiting = store
+        .waiting_requests(Some(school.id))
+        .await
+        .map_err(store_failed)?
+        .into_iter()
+        .map(|r| RequestWaiting {
+            request_id: r.request_id,
+            requested_by: r.requested_by,
+            requested_at: rfc3339(r.requested_at),
+            claimed_by: r.claimed_by,
+            claimed_at: r.claimed_at.map(rfc3339),
+        })
+        .collect();
     // A schedule that never fires again has no next time.
     let next = settings
         .schedule_of(school)
         .next_after(now, school.timezone);
     Ok(SchoolStatus {
         school_id: school.id,
-        last_run: runs.latest.map(|run| LastRun {
-            run_id: run.run_id,
-            status: run.status,
-            trigger: run.trigger,
-            started_at: rfc3339(run.started_at),
-            finished_at: rfc3339(run.finished_at),
-            error_category: run
-                .error
-                .as_deref()
-                .and_then(error_category)
-                .map(str::to_owned),
+        last_run: runs.latest.map(|run| {
+            let error_category = run.error.as_deref().and_then(error_category);
+            LastRun {
+                run_id: run.run_id,
+                permanent: run.status == "failed"
+                    && error_category.and_then(Permanent::of_recorded).is_some(),
+                status: run.status,
+                trigger: run.trigger,
+                started_at: rfc3339(run.started_at),
+                finished_at: rfc3339(run.finished_at),
+                error_category: error_category.map(str::to_owned),
+            }
         }),
         last_success_at: runs.last_success_at.map(rfc3339),
         refused_pending: runs.refused_pending,
         next_scheduled_at: next.map(rfc3339),
         sso_missing_email,
+        requests_waiting,
     })
 }
 
@@ -145,6 +176,13 @@ fn print_text(status: &SchoolStatus) {
             );
             if let Some(category) = &run.error_category {
                 println!("  error category:  {category}");
+                if let Some(cause) = run
+                    .permanent
+                    .then(|| Permanent::of_recorded(category))
+                    .flatten()
+                {
+                    println!("  not retried:     {}", cause.advice());
+                }
             }
         }
         None => println!("school {school}: never run"),
@@ -160,6 +198,17 @@ fn print_text(status: &SchoolStatus) {
     if status.refused_pending {
         println!(
             "  a refused run waits: if its removals are expected, bromsync sync --school {school} --accept-removals"
+        );
+        println!("    (or have a daemon write them: bromsync approve --school {school})");
+    }
+    for request in &status.requests_waiting {
+        let state = match (&request.claimed_by, &request.claimed_at) {
+            (Some(by), Some(at)) => format!("claimed by {by} at {at}"),
+            _ => "not yet claimed".to_owned(),
+        };
+        println!(
+            "  request waiting: {} by {} at {} ({state})",
+            request.request_id, request.requested_by, request.requested_at
         );
     }
     if let Some(missing) = status.sso_missing_email {

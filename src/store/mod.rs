@@ -7,6 +7,7 @@
 //! finished [`Decision`](crate::roster::Decision).
 
 mod apply;
+mod control;
 mod copy_text;
 mod diff;
 mod fingerprint;
@@ -29,6 +30,9 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 /// Kept here too, where callers have always found it.
 pub use crate::trigger::Trigger;
 pub use apply::{ApplyOptions, ApplyOutcome, PreparedRoster, StagedRun, prepare};
+pub use control::{
+    Approval, CONTROL_CHANNEL, Decision, RefusedRun, RunControl, WaitingRequest, this_runner,
+};
 pub use diff::{ChangedRow, TableChange, TableDiff};
 pub use history::{HISTORY_ENTITIES, HistoryEvent};
 pub use lock::SchoolLock;

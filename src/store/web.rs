@@ -512,3 +512,19 @@ impl Store {
             .await?)
     }
 }
+
+impl Store {
+    /// What a refused run would have removed, per roster table: the rows' keys (their ID
+    /// columns, tab-separated), for the review before an approval.
+    pub async fn refused_removal_keys(
+        &self,
+        run_id: i64,
+    ) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT table_name, keys FROM refused_removals WHERE run_id = $1 ORDER BY table_name",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -20,7 +20,7 @@ use crate::config::SchoolSettings;
 use crate::ops::export::{Cells, ExportTable};
 use crate::roster::{ExcludedEntity, Reason};
 use crate::snapshot::SchoolId;
-use crate::store::{DashboardSession, Store, StoredExclusion};
+use crate::store::{DashboardSession, Decision, Store, StoredExclusion};
 
 /// Failures in a row from which each further failed login is answered more slowly.
 const SLOW_FROM: u32 = 3;
@@ -100,6 +100,16 @@ pub async fn route(cx: &Context<'_>, path: &[&str]) -> Result<Answer, Failure> {
             let entity = ExcludedEntity::parse(entity).ok_or(Failure::NotFound)?;
             let reason = Reason::parse(reason).ok_or(Failure::NotFound)?;
             excluded_group(cx, school, entity, reason).await
+        }
+        (&Method::POST, ["schools", id, "sync"]) => sync_now(cx, cx.school(id)?).await,
+        (&Method::GET, ["schools", id, "removals"]) => removals(cx, cx.school(id)?).await,
+        (&Method::POST, ["schools", id, "removals", decision @ ("approve" | "hold")]) => {
+            let decision = if *decision == "approve" {
+                Decision::Approved
+            } else {
+                Decision::Rejected
+            };
+            decide(cx, cx.school(id)?, decision).await
         }
         (&Method::GET, ["schools", id, "downloads"]) => {
             let school = cx.school(id)?;
@@ -321,6 +331,7 @@ async fn school(cx: &Context<'_>, school: &SchoolSettings) -> Result<Answer, Fai
     let runs = cx.store.recent_runs(school.id, RUNS_SHOWN).await?;
     let counts = cx.store.roster_counts(school.id).await?;
     let excluded = cx.store.load_exclusions(school.id).await?.len();
+    let waiting = cx.store.waiting_requests(Some(school.id)).await?.len();
     let sso_gaps = if school.sso {
         Some(cx.store.missing_email_ids(school.id, 500).await?)
     } else {
@@ -334,6 +345,7 @@ async fn school(cx: &Context<'_>, school: &SchoolSettings) -> Result<Answer, Fai
             counts,
             excluded,
             sso_gaps: sso_gaps.as_ref(),
+            waiting,
             csrf: &cx.session.csrf_token,
         }),
     ))
@@ -396,12 +408,8 @@ async fn record_page(
     id: i64,
 ) -> Result<Answer, Failure> {
     let why = crate::why::answer(cx.store, school.id, entity, id).await?;
-    let history = if crate::store::HISTORY_ENTITIES.contains(&entity.as_str()) {
-        Some(
-            cx.store
-                .record_history(school.id, entity.as_str(), id)
-                .await?,
-        )
+    let history = if crate::store::HISTORY_ENTITIES.contains(&entity) {
+        Some(cx.store.record_history(school.id, entity, id).await?)
     } else {
         None
     };
@@ -462,4 +470,100 @@ async fn download(
 async fn audit_list(cx: &Context<'_>) -> Result<Answer, Failure> {
     let records = cx.store.dashboard_audit_list(500).await?;
     Ok(cx.page("Audit", pages::audit(&records)))
+}
+
+/// Who a request or decision is recorded as: the dashboard's user, marked as such (the command
+/// line records the OS user).
+fn requester(cx: &Context<'_>) -> String {
+    format!("dashboard:{}", cx.session.user.username)
+}
+
+/// Sync now: a request row, served by whichever daemon takes it first.
+async fn sync_now(cx: &Context<'_>, school: &SchoolSettings) -> Result<Answer, Failure> {
+    let ids = cx.store.add_requests(&[school.id], &requester(cx)).await?;
+    let detail = ids
+        .first()
+        .map(|id| format!("request {id}"))
+        .unwrap_or_default();
+    cx.audit("resync", Some(school.id), &detail).await;
+    tracing::info!(
+        user_id = cx.session.user.user_id,
+        school = school.id,
+        "dashboard: resync requested"
+    );
+    Ok(redirect(&format!("/schools/{}", school.id)))
+}
+
+/// Review removals: what the held run would remove, by table, with IDs.
+async fn removals(cx: &Context<'_>, school: &SchoolSettings) -> Result<Answer, Failure> {
+    let refused = cx.store.latest_refused(school.id).await?;
+    let keys = match &refused {
+        Some(run) => cx.store.refused_removal_keys(run.run_id).await?,
+        None => Vec::new(),
+    };
+    Ok(cx.page(
+        &format!("Review removals: school {}", school.id),
+        pages::removals(
+            school.id,
+            school.timezone,
+            refused.as_ref(),
+            &keys,
+            &cx.session.csrf_token,
+        ),
+    ))
+}
+
+/// Approve or Keep holding, on the run the form was for (a newer refused run means the page
+/// was stale: shown again rather than decided blind).
+async fn decide(
+    cx: &Context<'_>,
+    school: &SchoolSettings,
+    decision: Decision,
+) -> Result<Answer, Failure> {
+    let review = format!("/schools/{}/removals", school.id);
+    let Some(refused) = cx.store.latest_refused(school.id).await? else {
+        return Ok(redirect(&format!("/schools/{}", school.id)));
+    };
+    if cx.call.field("run").and_then(|r| r.parse::<i64>().ok()) != Some(refused.run_id) {
+        return Ok(redirect(&review));
+    }
+    if refused.removals.is_empty() && decision == Decision::Approved {
+        return Ok(redirect(&review));
+    }
+    let (approval, request) = cx
+        .store
+        .decide_removals(school.id, refused.run_id, decision, &requester(cx))
+        .await?;
+    let removals: Vec<String> = refused
+        .removals
+        .iter()
+        .map(|(table, n)| format!("{table} {n}"))
+        .collect();
+    let (action, detail) = match request {
+        Some(request) => (
+            "approve",
+            format!(
+                "run {} ({}); approval {approval}, request {request}",
+                refused.run_id,
+                removals.join(", ")
+            ),
+        ),
+        None => (
+            "keep holding",
+            format!(
+                "run {} ({}); decision {approval}",
+                refused.run_id,
+                removals.join(", ")
+            ),
+        ),
+    };
+    cx.audit(action, Some(school.id), &detail).await;
+    tracing::info!(
+        user_id = cx.session.user.user_id,
+        school = school.id,
+        run_id = refused.run_id,
+        action,
+        "dashboard: removals decided"
+    );
+    Ok(redirect(&format!("/schools/{}", school.id)))
 }

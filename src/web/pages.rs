@@ -10,7 +10,8 @@ use super::fixes::fix;
 use crate::roster::{ExcludedEntity, Reason};
 use crate::snapshot::SchoolId;
 use crate::store::{
-    AuditRecord, DashboardSession, HistoryEvent, Memberships, MissingEmail, RunRow, StoredExclusion,
+    AuditRecord, DashboardSession, HistoryEvent, Memberships, MissingEmail, RefusedRun, RunRow,
+    StoredExclusion,
 };
 
 /// A school's state at a glance.
@@ -195,6 +196,8 @@ pub struct SchoolPage<'a> {
     pub counts: [i64; 5],
     pub excluded: usize,
     pub sso_gaps: Option<&'a (Vec<i64>, Vec<i64>)>,
+    /// Resync requests not yet served.
+    pub waiting: usize,
     pub csrf: &'a str,
 }
 
@@ -210,7 +213,15 @@ pub fn school(page: &SchoolPage) -> Markup {
                 p { (category_help(category)) }
             }
             @if row.state == State::Held {
-                p { "The latest run would have removed more than the removal guard allows, so nothing was written. Check what would go; if it is expected, an operator approves the removals." }
+                p { "The latest run would have removed more than the removal guard allows, so nothing was written. Check what would go; if it is expected, approve the removals." }
+                p { a.button href=(format!("/schools/{id}/removals")) { "Review removals" } }
+            }
+            form.sync method="post" action=(format!("/schools/{id}/sync")) {
+                input type="hidden" name="csrf" value=(page.csrf);
+                button type="submit" { "Sync now" }
+                @if page.waiting > 0 {
+                    span.waiting { " A sync was asked for and waits for a daemon (" (page.waiting) " waiting); reload to see its run." }
+                }
             }
             dl {
                 dt { "Last success" } dd { (when(row.last_success, tz)) }
@@ -530,6 +541,48 @@ pub fn audit(records: &[AuditRecord]) -> Markup {
                         td { @if let Some(school) = record.school_id { (school) } }
                         td { (record.detail) }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// The review before a mass removal: what the held run would remove, by table, with IDs.
+pub fn removals(
+    school: SchoolId,
+    tz: Tz,
+    refused: Option<&RefusedRun>,
+    keys: &[(String, Vec<String>)],
+    csrf: &str,
+) -> Markup {
+    html! {
+        p { a href=(format!("/schools/{school}")) { "Back to school " (school) } }
+        @match refused {
+            None => p { "No run is held: nothing waits for a decision." },
+            Some(run) => {
+                p { "Run " (run.run_id) " (" (when(Some(run.finished_at), tz)) ") would have removed more than the removal guard allows, so it wrote nothing. If these records really left (for example at the end of a school year), approve: the next run may remove them and no more. If not, keep holding and fix the data in Bromcom." }
+                @if run.removals.is_empty() {
+                    p { "This run was held before the removals were recorded; an operator can accept it from the command line." }
+                }
+                @for (table, ids) in keys {
+                    section {
+                        h2 { (table) ": " (ids.len()) " to remove" }
+                        ul.ids {
+                            @for key in ids { li { (key.replace('\t', " / ")) } }
+                        }
+                    }
+                }
+                @if !run.removals.is_empty() {
+                    form.decide method="post" action=(format!("/schools/{school}/removals/approve")) {
+                        input type="hidden" name="csrf" value=(csrf);
+                        input type="hidden" name="run" value=(run.run_id);
+                        button type="submit" { "Approve these removals" }
+                    }
+                }
+                form.decide method="post" action=(format!("/schools/{school}/removals/hold")) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="run" value=(run.run_id);
+                    button type="submit" { "Keep holding" }
                 }
             }
         }

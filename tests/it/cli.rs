@@ -7,7 +7,7 @@ use std::process::Output;
 use bromsync::roster::ExcludedEntity;
 use bromsync_sim::server::SimHandle;
 
-use crate::harness::{one_school_config, stderr, stdout};
+use crate::harness::{clean_command, one_school_config, stderr, stdout, write_config_text};
 use crate::support::*;
 
 const SCHOOL: i64 = 20001;
@@ -15,17 +15,12 @@ const SCHOOL: i64 = 20001;
 /// `bromsync <args>` run to the end, with no configuration unless the arguments or `env` give
 /// one.
 fn bromsync(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bromsync"));
-    command
+    clean_command()
         .args(args)
         .env("RUST_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .env_remove("BROMSYNC_CONFIG")
-        .env_remove("BROMSYNC_TEST_PG");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command.output().expect("run bromsync")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run bromsync")
 }
 
 /// The harness's configuration for one school, less the line `without` (when not empty).
@@ -39,7 +34,7 @@ fn config_with(db: &TestDb, sim: &SimHandle, dir: &Path, without: &str) -> Strin
         text.contains(without),
         "the configuration has no `{without}`"
     );
-    std::fs::write(&path, text.replace(without, "")).expect("config rewritten");
+    write_config_text(dir, &text.replace(without, ""));
     path.display().to_string()
 }
 

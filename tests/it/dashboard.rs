@@ -564,3 +564,168 @@ fn html_escaped(text: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
+
+/// A port free a moment ago, for a daemon that must be told its port in its configuration.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_now_and_an_approval_are_served_by_the_daemon_and_audited() {
+    use crate::harness::{
+        Daemon, remove_students, run_binary, stdout, stored_students, wait_count,
+    };
+    const WITHIN: Duration = Duration::from_secs(60);
+    let db = TestDb::new().await;
+    let school: SchoolId = 73;
+    let sim = start_sim(generated(74, &[school], 300)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(
+        dir.path(),
+        &db.url,
+        &sim,
+        100_000,
+        &[format!("id = {school}")],
+        &format!(
+            "[daemon]\nschedule = \"0 0 1 1 *\"\nretry_delays_secs = [1]\ncontrol_poll_secs = 1\n\
+             [dashboard]\nlisten = \"127.0.0.1:{port}\"\n"
+        ),
+    );
+    let id = school.to_string();
+    assert_eq!(
+        run_binary(&config, &["sync", "--school", &id], &[])
+            .await
+            .status
+            .code(),
+        Some(0)
+    );
+    let students = stored_students(&db, school).await;
+    let leaving: Vec<i64> = students.iter().step_by(4).copied().collect();
+    remove_students(&sim, school, &leaving);
+    let refused = run_binary(&config, &["sync", "--school", &id], &[]).await;
+    assert_eq!(refused.status.code(), Some(3), "{}", stdout(&refused));
+
+    let daemon = Daemon::spawn(&config, &["--log-format", "json", "run"], &[]);
+    daemon
+        .wait_for("serving the Data Dashboard", 1, WITHIN)
+        .await;
+    daemon
+        .wait_for("listening for control requests", 1, WITHIN)
+        .await;
+    let password = user(&db, "head", DashboardRole::School, &[school]).await;
+    let mut browser = Browser::new(format!("http://127.0.0.1:{port}"));
+    assert_eq!(
+        browser.log_in("head", &password).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    let page = browser.get(&format!("/schools/{school}")).await;
+    assert!(
+        page.body.contains("Held by the removal guard"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&format!("/schools/{school}/removals")));
+    let review = browser.get(&format!("/schools/{school}/removals")).await;
+    assert!(
+        review
+            .body
+            .contains(&format!("students: {} to remove", leaving.len())),
+        "{}",
+        review.body
+    );
+    for gone in &leaving {
+        assert!(
+            review.body.contains(&gone.to_string()),
+            "student {gone} listed"
+        );
+    }
+    let refused_run: i64 = sqlx::query_scalar("SELECT max(run_id) FROM sync_runs")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    let csrf = csrf_of(&review.body);
+    let run = refused_run.to_string();
+    // Without the form's token: refused, nothing decided.
+    let forged = browser
+        .post(
+            &format!("/schools/{school}/removals/approve"),
+            &[("run", &run)],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let approved = browser
+        .post(
+            &format!("/schools/{school}/removals/approve"),
+            &[("csrf", &csrf), ("run", &run)],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER);
+    let pool = db.store.pool();
+    wait_count(
+        pool,
+        "SELECT count(*) FROM control_requests WHERE done_at IS NOT NULL",
+        1,
+        WITHIN,
+    )
+    .await;
+    let left: Vec<i64> = students
+        .iter()
+        .filter(|s| !leaving.contains(s))
+        .copied()
+        .collect();
+    assert_eq!(
+        stored_students(&db, school).await,
+        left,
+        "the removals happened"
+    );
+    let decided_by: String =
+        sqlx::query_scalar("SELECT decided_by FROM removal_approvals WHERE run_id = $1")
+            .bind(refused_run)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(decided_by, "dashboard:head");
+    let page = browser.get(&format!("/schools/{school}")).await;
+    assert!(
+        page.body.contains("succeeded (removals approved)"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Up to date"));
+
+    // Sync now: a request, served by the daemon; the new run appears on the page.
+    let runs = crate::harness::count(pool, "SELECT count(*) FROM sync_runs").await;
+    let csrf = csrf_of(&page.body);
+    let pressed = browser
+        .post(&format!("/schools/{school}/sync"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(pressed.status, StatusCode::SEE_OTHER);
+    wait_count(pool, "SELECT count(*) FROM sync_runs", runs + 1, WITHIN).await;
+    let newest: i64 = sqlx::query_scalar("SELECT max(run_id) FROM sync_runs")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let page = browser.get(&format!("/schools/{school}")).await;
+    assert!(
+        page.body
+            .contains(&format!("<td>{newest}</td><td>request</td>")),
+        "{}",
+        page.body
+    );
+
+    // Both are in the audit, which an operator reads.
+    let operator = user(&db, "ops", DashboardRole::Operator, &[]).await;
+    let mut ops = Browser::new(format!("http://127.0.0.1:{port}"));
+    ops.log_in("ops", &operator).await;
+    let audit = ops.get("/audit").await;
+    assert!(audit.body.contains("<td>approve</td>"), "{}", audit.body);
+    assert!(audit.body.contains("<td>resync</td>"));
+    assert!(audit.body.contains(&format!("run {refused_run}")));
+    drop(daemon);
+}

@@ -23,9 +23,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 
-fn today() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2025, 3, 10).unwrap()
-}
+use crate::support::fixed_today as today;
 
 /// (start, end) around today: open, ended yesterday, starts tomorrow, ends today, long ago.
 fn dates(choice: u8) -> (Option<NaiveDate>, Option<NaiveDate>) {

@@ -13,9 +13,7 @@ use bromsync_sim::shape::{ShapeArgs, run_shape, shape};
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 
-fn today() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 3, 10).unwrap_or_default()
-}
+use crate::support::fixed_today as today;
 
 fn options(seed: u64, schools: usize, students: usize) -> GenerateOptions {
     GenerateOptions::new(seed, schools, students, today())

@@ -18,24 +18,6 @@ use crate::support::*;
 
 const SCHOOL: SchoolId = 20001;
 
-/// Removes the rows of `count` students that the stored roster has (so each is a removal).
-fn remove_students(sim: &bromsync_sim::server::SimHandle, school: SchoolId, ids: &[i64]) {
-    for id in ids {
-        let removed = sim.update_dataset(|d| {
-            churn::remove_rows(d, school, EntityKind::Students, "studentID", *id)
-        });
-        assert!(removed > 0, "student {id} was not served");
-    }
-}
-
-async fn stored_students(db: &TestDb, school: SchoolId) -> Vec<i64> {
-    sqlx::query_scalar("SELECT student_id FROM students WHERE school_id = $1 ORDER BY student_id")
-        .bind(school)
-        .fetch_all(db.store.pool())
-        .await
-        .unwrap_or_else(|e| panic!("students: {e}"))
-}
-
 /// The latest run of a school: (status, removed, accepted_removals).
 async fn latest_run(db: &TestDb, school: SchoolId) -> (String, Value, bool) {
     sqlx::query_as(

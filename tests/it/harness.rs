@@ -3,14 +3,15 @@
 //! eligibility, and the real binary run with a configuration of the test's own. Fixtures (a
 //! database, the simulator) are in `support`.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bromsync::bromcom::{Client, ClientConfig};
 use bromsync::roster::{Decision, Roster};
-use bromsync::snapshot::SchoolId;
+use bromsync::snapshot::{EntityKind, SchoolId};
 use bromsync::store::ROSTER_TABLES;
 use bromsync::sync::{Hook, RunHooks, RunOutcome, SyncContext, SyncError};
 use bromsync_sim::server::SimHandle;
@@ -239,6 +240,11 @@ pub fn write_config(
     for school in schools {
         text.push_str(&format!("\n[[schools]]\n{school}\n"));
     }
+    write_config_text(dir, &text)
+}
+
+/// `text` as `bromsync.toml` in `dir` (replacing what was there, as a reload wants).
+pub fn write_config_text(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("bromsync.toml");
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing the config: {e}"));
     path
@@ -252,22 +258,32 @@ pub fn one_school_config(dir: &Path, db: &TestDb, sim: &SimHandle, school: Schoo
 /// `bromsync --config FILE <args>` as a real process, without the test's own environment
 /// variables that the binary would read as configuration.
 pub fn bromsync(config: &Path, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_bromsync"));
+    let mut command = clean_command();
     command
         .arg("--config")
         .arg(config)
         .args(args)
-        .env("RUST_LOG", "info")
-        .env_remove("DATABASE_URL")
-        .env_remove("BROMSYNC_TEST_PG")
-        .env_remove("BROMSYNC_CONFIG")
-        .stdin(Stdio::null())
+        .envs(env.iter().copied());
+    let mut command = tokio::process::Command::from(command);
+    command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    for (key, value) in env {
-        command.env(key, value);
+    command
+}
+
+/// The binary with none of the test's own environment that it would read as configuration
+/// (`DATABASE_URL`, and every `BROMSYNC_` variable is a configuration key), `RUST_LOG=info`
+/// and no stdin. Every way the tests start the binary starts here.
+pub fn clean_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bromsync"));
+    command.env_remove("DATABASE_URL");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("BROMSYNC_") {
+            command.env_remove(key);
+        }
     }
+    command.env("RUST_LOG", "info").stdin(Stdio::null());
     command
 }
 
@@ -285,4 +301,267 @@ pub fn stdout(output: &Output) -> String {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Sends `signal` (a name as `kill -s` takes it: TERM, INT, HUP, USR1, KILL) to `pid`.
+pub fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args(["-s", name, &pid.to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("kill: {e}"));
+    assert!(status.success(), "kill -s {name} {pid} failed");
+}
+
+/// Lines of a child's stderr, collected as they come (by a thread of their own, so they
+/// arrive whatever runtime the test uses).
+#[derive(Clone, Default)]
+pub struct LogLines(Arc<Mutex<Vec<String>>>);
+
+impl LogLines {
+    /// Starts collecting `stderr` of a child.
+    pub fn collect(stderr: impl std::io::Read + Send + 'static) -> LogLines {
+        let log = LogLines::default();
+        let lines = Arc::clone(&log.0);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(line);
+            }
+        });
+        log
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn text(&self) -> String {
+        self.lines().join("\n")
+    }
+
+    /// Lines that contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.lines().iter().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Waits until `count` lines contain `needle`, and panics with the log if they do not
+    /// within `within` (a deadline for a broken program, not a timing: make it generous).
+    pub async fn wait_for(&self, needle: &str, count: usize, within: Duration) {
+        let text = || self.text();
+        wait_until(
+            within,
+            || async { self.count(needle) >= count },
+            || format!("no {count} log lines with `{needle}`; the log:\n{}", text()),
+        )
+        .await;
+    }
+}
+
+/// Polls `check` until it is true, every 50 ms, and panics with `what()` if it is not within
+/// `within`. Returns as soon as it is true: the deadline only bounds a test that would hang.
+pub async fn wait_until<F, Fut>(within: Duration, mut check: F, what: impl Fn() -> String)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {within:?}: {}",
+            what()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls `sql` (a count) on `pool` until it reaches `want`; returns the count then.
+pub async fn wait_count(pool: &sqlx::PgPool, sql: &str, want: i64, within: Duration) -> i64 {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let have = count(pool, sql).await;
+        if have >= want {
+            return have;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`{sql}` is {have}, wanted {want} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of a count query.
+pub async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The students a school's stored roster holds, by ID.
+pub async fn stored_students(db: &TestDb, school: SchoolId) -> Vec<i64> {
+    sqlx::query_scalar("SELECT student_id FROM students WHERE school_id = $1 ORDER BY student_id")
+        .bind(school)
+        .fetch_all(db.store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("students: {e}"))
+}
+
+/// Removes the rows of the students `ids` from what the simulator serves (each must be
+/// served), so that the next run sees them gone.
+pub fn remove_students(sim: &SimHandle, school: SchoolId, ids: &[i64]) {
+    for id in ids {
+        let removed = sim.update_dataset(|d| {
+            bromsync_sim::churn::remove_rows(d, school, EntityKind::Students, "studentID", *id)
+        });
+        assert!(removed > 0, "student {id} was not served");
+    }
+}
+
+/// A long-running `bromsync ... run` (or any command) with its stderr collected; killed when
+/// dropped.
+pub struct Daemon {
+    pub child: tokio::process::Child,
+    pub log: LogLines,
+}
+
+impl Daemon {
+    /// `bromsync --config FILE <args>`, clean environment plus `env`, stdout dropped.
+    pub fn spawn(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let mut command = bromsync(config, args, env);
+        command.stdout(Stdio::null());
+        Daemon::spawn_command(command)
+    }
+
+    /// A command the caller prepared (e.g. with limits set before exec); stderr is piped here.
+    pub fn spawn_command(mut command: tokio::process::Command) -> Daemon {
+        command.stderr(Stdio::piped()).kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting bromsync: {e}"));
+        let stderr = child
+            .stderr
+            .take()
+            .and_then(|s| s.into_owned_fd().ok())
+            .map(std::fs::File::from)
+            .unwrap_or_else(|| panic!("bromsync's stderr"));
+        Daemon {
+            child,
+            log: LogLines::collect(stderr),
+        }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.log.lines()
+    }
+
+    /// Log lines that contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.log.count(needle)
+    }
+
+    /// See [`LogLines::wait_for`].
+    pub async fn wait_for(&self, needle: &str, count: usize, within: Duration) {
+        self.log.wait_for(needle, count, within).await;
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child
+            .id()
+            .unwrap_or_else(|| panic!("bromsync has exited; the log:\n{}", self.log.text()))
+    }
+
+    pub fn signal(&self, name: &str) {
+        signal(self.pid(), name);
+    }
+
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The exit status, or a panic with the log if it has not exited within `within`.
+    pub async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => status.unwrap_or_else(|e| panic!("waiting for bromsync: {e}")),
+            Err(_) => panic!(
+                "bromsync did not exit within {within:?}; the log:\n{}",
+                self.log.text()
+            ),
+        }
+    }
+
+    /// SIGTERM, then exit 0 within `within`.
+    pub async fn stop(&mut self, within: Duration) {
+        self.signal("TERM");
+        let status = self.wait_exit(within).await;
+        assert!(status.success(), "{status}; the log:\n{}", self.log.text());
+    }
+
+    /// SIGKILL, as a crash: no grace period, no clean-up; then the exit within `within`.
+    pub async fn kill(&mut self, within: Duration) -> std::process::ExitStatus {
+        self.signal("KILL");
+        self.wait_exit(within).await
+    }
+
+    /// `http://ADDR` of the HTTP listener, from the line the daemon logs once it is bound: a
+    /// configuration may say port 0, and the system's pick is read back here.
+    pub async fn http_base(&self) -> String {
+        let needle = "serving /healthz";
+        self.log.wait_for(needle, 1, Duration::from_secs(30)).await;
+        let lines = self.log.lines();
+        let line = lines
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}`"));
+        let addr = without_colours(line)
+            .split(|c: char| !(c.is_ascii_alphanumeric() || ".:[]".contains(c)))
+            .find_map(|word| word.parse::<std::net::SocketAddr>().ok())
+            .unwrap_or_else(|| panic!("no address in `{line}`"));
+        format!("http://{addr}")
+    }
+}
+
+/// A loopback port held for the test: bound, not listening, so a connection to it is refused
+/// (a database that is down) and no other test can take it. Unlike asking for a free port and
+/// letting it go, nothing can take it in between.
+pub struct ReservedPort {
+    pub socket: tokio::net::TcpSocket,
+    pub port: u16,
+}
+
+pub fn reserve_port() -> ReservedPort {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap_or_else(|e| panic!("socket: {e}"));
+    socket
+        .bind(([127, 0, 0, 1], 0).into())
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let port = socket
+        .local_addr()
+        .unwrap_or_else(|e| panic!("address: {e}"))
+        .port();
+    ReservedPort { socket, port }
+}
+
+/// `line` without the terminal colour codes of the text log format.
+pub fn without_colours(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // An SGR sequence: ESC [ ... m
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -5,14 +5,15 @@
 //! privileges were revoked.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bromsync::store::Store;
 use secrecy::SecretString;
 use sqlx::{Connection, PgConnection};
 
-use crate::harness::{differences_from_eligibility, run_binary, stderr, stdout, write_config};
+use crate::harness::{
+    differences_from_eligibility, run_binary, stderr, stdout, wait_count, write_config,
+};
 use crate::support::*;
 
 const SCHOOL: i64 = 20001;
@@ -279,6 +280,17 @@ async fn only_migrate_creates_or_changes_the_schema_and_a_row_only_role_syncs() 
     );
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
 
+    // It records control requests (the default privileges cover tables added by later
+    // migrations) and reads them back.
+    let output = run_binary(&app_config, &["resync"], &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = run_binary(&app_config, &["status"], &[]).await;
+    assert!(
+        stdout(&output).contains("request waiting"),
+        "{}",
+        stdout(&output)
+    );
+
     // And it may not change the schema itself.
     let denied = {
         let mut conn = PgConnection::connect(&app_url)
@@ -309,47 +321,11 @@ async fn the_daemon_waits_for_migrate_as_for_a_database_that_is_down() {
         &[format!("id = {SCHOOL}")],
         "[daemon]\nschedule = \"* * * * * *\"\nretry_delays_secs = [1]\ngrace_period_secs = 5",
     );
-    let mut daemon = crate::harness::bromsync(&config, &["run"], &[])
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting bromsync run: {e}"));
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    if let Some(stderr) = daemon.stderr.take() {
-        let lines = Arc::clone(&lines);
-        tokio::spawn(async move {
-            use tokio::io::AsyncBufReadExt;
-            let mut reader = tokio::io::BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                lines
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(line);
-            }
-        });
-    }
-    let count = |needle: &str| {
-        lines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter(|line| line.contains(needle))
-            .count()
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while count("bromsync migrate") < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "the daemon did not say twice that the schema needs `bromsync migrate`:\n{}",
-            lines
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        daemon.try_wait().ok().flatten().is_none(),
-        "the daemon gave up"
-    );
+    let mut daemon = crate::harness::Daemon::spawn(&config, &["run"], &[]);
+    daemon
+        .wait_for("bromsync migrate", 2, Duration::from_secs(60))
+        .await;
+    assert!(daemon.running(), "the daemon gave up");
     assert_eq!(
         table_count(&fixture.owner_url()).await,
         0,
@@ -361,36 +337,11 @@ async fn the_daemon_waits_for_migrate_as_for_a_database_that_is_down() {
     let store = Store::connect(&SecretString::from(fixture.owner_url()), 2)
         .await
         .unwrap_or_else(|e| panic!("store: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let succeeded: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM sync_runs WHERE status = 'succeeded'")
-                .fetch_one(store.pool())
-                .await
-                .unwrap_or_else(|e| panic!("sync_runs: {e}"));
-        if succeeded > 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no run succeeded after `bromsync migrate`"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The daemon, still up, syncs once the schema is there.
+    let succeeded = "SELECT count(*) FROM sync_runs WHERE status = 'succeeded'";
+    wait_count(store.pool(), succeeded, 1, Duration::from_secs(20)).await;
     store.close().await;
-    let pid = daemon
-        .id()
-        .unwrap_or_else(|| panic!("the daemon has exited"));
-    let killed = std::process::Command::new("kill")
-        .args(["-s", "TERM", &pid.to_string()])
-        .status()
-        .unwrap_or_else(|e| panic!("kill: {e}"));
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(15), daemon.wait())
-        .await
-        .unwrap_or_else(|_| panic!("the daemon did not stop"))
-        .unwrap_or_else(|e| panic!("waiting for the daemon: {e}"));
-    assert!(status.success(), "{status}");
+    daemon.stop(Duration::from_secs(30)).await;
 }
 
 /// What the row-only role may do and which triggers fire, as the owner sees them: an attack

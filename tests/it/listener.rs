@@ -2,18 +2,16 @@
 //! process may open files: runs still succeed and `/metrics` still answers once the flood's
 //! connections time out. Also the listener's configuration: loopback only unless allowed.
 
-use std::process::Stdio;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bromsync::snapshot::SchoolId;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{bromsync, run_binary, stderr, write_config};
+use crate::harness::{Daemon, LogLines, bromsync, reserve_port, run_binary, stderr, write_config};
 use crate::ops_fixture::dataset;
-use crate::relay::free_port;
 use crate::support::{TestDb, start_sim};
 
 const SCHOOL: SchoolId = 83;
@@ -48,7 +46,7 @@ async fn get(url: &str) -> (u16, String) {
 }
 
 /// Polls `url` until it answers 200, returning the body.
-async fn wait_answer(url: &str, within: Duration, log: &Log) -> String {
+async fn wait_answer(url: &str, within: Duration, log: &LogLines) -> String {
     let deadline = Instant::now() + within;
     loop {
         let (status, body) = get(url).await;
@@ -61,19 +59,6 @@ async fn wait_answer(url: &str, within: Duration, log: &Log) -> String {
             log.text()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// The daemon's log lines, collected as they come.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    fn text(&self) -> String {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .join("\n")
     }
 }
 
@@ -100,7 +85,6 @@ async fn a_flood_of_idle_connections_beyond_the_open_files_limit_starves_neither
     let db = TestDb::new().await;
     let sim = start_sim(dataset(&[SCHOOL])).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let port = free_port();
     let config = write_config(
         dir.path(),
         &db.url,
@@ -108,12 +92,12 @@ async fn a_flood_of_idle_connections_beyond_the_open_files_limit_starves_neither
         100_000,
         &[format!("id = {SCHOOL}")],
         &format!(
-            "[daemon]\nschedule = \"{NEVER_SOON}\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n\
+            "[daemon]\nschedule = \"{NEVER_SOON}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\
              max_connections = {MAX_CONNECTIONS}\nheader_read_timeout_secs = {HEADER_TIMEOUT_SECS}\n"
         ),
     );
     let mut command = bromsync(&config, &["--log-format", "json", "run"], &[]);
-    command.stdout(Stdio::null()).stderr(Stdio::piped());
+    command.stdout(std::process::Stdio::null());
     // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
     unsafe {
         command.pre_exec(|| {
@@ -127,23 +111,15 @@ async fn a_flood_of_idle_connections_beyond_the_open_files_limit_starves_neither
             Ok(())
         });
     }
-    let mut daemon = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("bromsync run: {e}"));
-    let log = Log::default();
-    if let Some(stderr) = daemon.stderr.take() {
-        let log = log.clone();
-        tokio::spawn(async move {
-            let mut lines = tokio::io::BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                log.0
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(line);
-            }
-        });
-    }
-    let base = format!("http://127.0.0.1:{port}");
+    let mut daemon = Daemon::spawn_command(command);
+    let log = daemon.log.clone();
+    // The system picked the port; the daemon says which.
+    let base = daemon.http_base().await;
+    let port: u16 = base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("port of {base}"));
     wait_answer(&format!("{base}/healthz"), Duration::from_secs(30), &log).await;
 
     // The flood: each connection sends half a request's headers and waits; a task per
@@ -165,7 +141,7 @@ async fn a_flood_of_idle_connections_beyond_the_open_files_limit_starves_neither
     }
 
     // A run now, against the simulator, while the flood holds every slot it may.
-    signal(daemon.id().expect("running"), "USR1");
+    daemon.signal("USR1");
     let deadline = Instant::now() + Duration::from_secs(60);
     let outcome = loop {
         if let Some(run) = runs(&db).await.pop() {
@@ -219,21 +195,8 @@ async fn a_flood_of_idle_connections_beyond_the_open_files_limit_starves_neither
         log.text()
     );
 
-    signal(daemon.id().expect("running"), "TERM");
-    let status = tokio::time::timeout(Duration::from_secs(20), daemon.wait())
-        .await
-        .expect("the daemon stops")
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(status.success(), "{status}; the log:\n{}", log.text());
+    daemon.stop(Duration::from_secs(30)).await;
     sim.shutdown().await;
-}
-
-fn signal(pid: u32, name: &str) {
-    let status = std::process::Command::new("kill")
-        .args(["-s", name, &pid.to_string()])
-        .status()
-        .unwrap_or_else(|e| panic!("kill: {e}"));
-    assert!(status.success(), "kill -s {name}");
 }
 
 #[tokio::test]
@@ -241,14 +204,15 @@ async fn a_listener_off_loopback_is_refused_at_start_unless_allowed() {
     let sim = start_sim(dataset(&[SCHOOL])).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     // Nothing needs the database: the configuration is refused before it is used.
-    let db_url = format!("postgres://root@127.0.0.1:{}/nowhere", free_port());
+    let dead = reserve_port();
+    let db_url = format!("postgres://root@127.0.0.1:{}/nowhere", dead.port);
     let config = write_config(
         dir.path(),
         &db_url,
         &sim,
         100_000,
         &[format!("id = {SCHOOL}")],
-        &format!("[http]\nlisten = \"0.0.0.0:{}\"\n", free_port()),
+        "[http]\nlisten = \"0.0.0.0:0\"\n",
     );
     let output = tokio::time::timeout(Duration::from_secs(30), run_binary(&config, &["run"], &[]))
         .await

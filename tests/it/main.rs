@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod client;
 mod concurrent;
+mod control;
 mod daemon;
 mod dashboard;
 mod dashboard_users;

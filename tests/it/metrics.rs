@@ -2,25 +2,17 @@
 //! HTTP, scraped and parsed after real runs (one succeeded, one failed on a missing grant).
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bromsync::snapshot::{EntityKind, SchoolId};
 
-use crate::harness::{bromsync, write_config};
+use crate::harness::{Daemon, reserve_port, wait_count, wait_until, write_config};
 use crate::ops_fixture::dataset;
 use crate::support::{TestDb, start_sim};
 
 const SCHOOL: SchoolId = 81;
 /// A schedule that does not fire during a test.
 const NEVER_SOON: &str = "0 0 1 1 *";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("free port: {e}"))
-}
 
 /// `(name, labels)` -> value, from the Prometheus text format.
 type Samples = BTreeMap<(String, BTreeMap<String, String>), f64>;
@@ -80,45 +72,60 @@ async fn get(url: &str) -> (u16, String) {
     }
 }
 
-/// Polls until `url` answers at all.
+/// Polls until `base` answers at all.
 async fn wait_listening(base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(&format!("{base}/healthz")).await.0 != 200 {
-        assert!(Instant::now() < deadline, "{base}/healthz never answered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        Duration::from_secs(30),
+        || async { get(&format!("{base}/healthz")).await.0 == 200 },
+        || format!("{base}/healthz never answered"),
+    )
+    .await;
 }
 
 async fn wait_runs(db: &TestDb, want: i64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let sql = "SELECT count(*) FROM sync_runs";
+    wait_count(db.store.pool(), sql, want, Duration::from_secs(30)).await;
+}
+
+/// `bromsync run` with a listener on the port the system picks: the daemon and its address.
+async fn spawn_daemon(config: &std::path::Path) -> (Daemon, String) {
+    let daemon = Daemon::spawn(config, &["run"], &[]);
+    let base = daemon.http_base().await;
+    (daemon, base)
+}
+
+/// Scrapes `/metrics` until `bromsync_runs_total` of the school and signal counts `want` runs
+/// whatever their outcome: the counter itself, not the run's row, which is written first.
+async fn scrape_once_runs_are_counted(base: &str, want: f64) -> (Samples, String) {
+    let school = SCHOOL.to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_runs")
-            .fetch_one(db.store.pool())
-            .await
-            .unwrap();
-        if runs >= want {
-            return;
+        let (status, text) = get(&format!("{base}/metrics")).await;
+        assert_eq!(status, 200, "{text}");
+        let samples = parse_prometheus(&text);
+        let counted: f64 = ["succeeded", "failed", "refused", "skipped"]
+            .iter()
+            .filter_map(|outcome| {
+                sample(
+                    &samples,
+                    "bromsync_runs_total",
+                    &[
+                        ("school", school.as_str()),
+                        ("trigger", "signal"),
+                        ("outcome", outcome),
+                    ],
+                )
+            })
+            .sum();
+        if counted >= want {
+            return (samples, text);
         }
-        assert!(Instant::now() < deadline, "{runs} runs, wanted {want}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            Instant::now() < deadline,
+            "{want} runs never counted: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn spawn_daemon(config: &std::path::Path) -> tokio::process::Child {
-    bromsync(config, &["run"], &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("bromsync run: {e}"))
-}
-
-fn signal(child: &tokio::process::Child, name: &str) {
-    let pid = child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-s", name, &pid])
-        .status()
-        .unwrap_or_else(|e| panic!("kill: {e}"));
-    assert!(status.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,33 +133,27 @@ async fn the_daemon_serves_health_and_metrics_that_follow_its_runs() {
     let db = TestDb::new().await;
     let sim = start_sim(dataset(&[SCHOOL])).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let config = write_config(
         dir.path(),
         &db.url,
         &sim,
         100_000,
         &[format!("id = {SCHOOL}")],
-        &format!(
-            "[daemon]\nschedule = \"{NEVER_SOON}\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n"
-        ),
+        &format!("[daemon]\nschedule = \"{NEVER_SOON}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n"),
     );
     let started = chrono::Utc::now().timestamp() as f64;
-    let mut daemon = spawn_daemon(&config);
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut daemon, base) = spawn_daemon(&config).await;
     wait_listening(&base).await;
     assert_eq!(get(&format!("{base}/readyz")).await.0, 200);
     assert_eq!(get(&format!("{base}/elsewhere")).await.0, 404);
 
-    signal(&daemon, "USR1");
+    daemon.signal("USR1");
     wait_runs(&db, 1).await;
     sim.set_not_granted([(SCHOOL, EntityKind::Contacts)]);
-    signal(&daemon, "USR1");
+    daemon.signal("USR1");
     wait_runs(&db, 2).await;
 
-    let (status, text) = get(&format!("{base}/metrics")).await;
-    assert_eq!(status, 200, "{text}");
-    let samples = parse_prometheus(&text);
+    let (samples, text) = scrape_once_runs_are_counted(&base, 2.0).await;
     let school = SCHOOL.to_string();
     let school = school.as_str();
     let runs = |outcome: &str| {
@@ -242,38 +243,31 @@ async fn the_daemon_serves_health_and_metrics_that_follow_its_runs() {
         Some(1.0)
     );
 
-    signal(&daemon, "TERM");
-    let status = tokio::time::timeout(Duration::from_secs(20), daemon.wait())
-        .await
-        .expect("the daemon stops")
-        .unwrap();
-    assert!(status.success());
+    daemon.stop(Duration::from_secs(30)).await;
 }
 
 #[tokio::test]
 async fn readyz_says_503_while_the_database_does_not_answer() {
     let sim = start_sim(dataset(&[SCHOOL])).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     // Nothing listens on the database's port.
-    let dead_db = format!("postgres://root@127.0.0.1:{}/nowhere", free_port());
+    let dead = reserve_port();
+    let dead_db = format!("postgres://root@127.0.0.1:{}/nowhere", dead.port);
     let config = write_config(
         dir.path(),
         &dead_db,
         &sim,
         100_000,
         &[format!("id = {SCHOOL}")],
-        &format!(
-            "[daemon]\nschedule = \"{NEVER_SOON}\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n"
-        ),
+        &format!("[daemon]\nschedule = \"{NEVER_SOON}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n"),
     );
-    let mut daemon = spawn_daemon(&config);
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut daemon, base) = spawn_daemon(&config).await;
     wait_listening(&base).await;
     assert_eq!(get(&format!("{base}/readyz")).await.0, 503);
     assert_eq!(get(&format!("{base}/healthz")).await.0, 200);
-    signal(&daemon, "TERM");
-    let _ = tokio::time::timeout(Duration::from_secs(20), daemon.wait()).await;
+    // Whatever it exits with, without a database.
+    daemon.signal("TERM");
+    daemon.wait_exit(Duration::from_secs(30)).await;
 }
 
 /// A run the removal guard refuses is counted as `refused`, never as `failed`: an alert on
@@ -284,7 +278,6 @@ async fn a_run_refused_by_the_removal_guard_is_counted_as_refused_not_failed() {
     let db = TestDb::new().await;
     let sim = start_sim(dataset(&[SCHOOL])).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     // No removal at all is allowed without acceptance.
     let config = write_config(
         dir.path(),
@@ -294,14 +287,13 @@ async fn a_run_refused_by_the_removal_guard_is_counted_as_refused_not_failed() {
         &[format!("id = {SCHOOL}")],
         &format!(
             "[sync.removal_guard]\nmax_fraction = 0.0\nmax_count = 0\n\n\
-             [daemon]\nschedule = \"{NEVER_SOON}\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n"
+             [daemon]\nschedule = \"{NEVER_SOON}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n"
         ),
     );
-    let mut daemon = spawn_daemon(&config);
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut daemon, base) = spawn_daemon(&config).await;
     wait_listening(&base).await;
 
-    signal(&daemon, "USR1");
+    daemon.signal("USR1");
     wait_runs(&db, 1).await;
     // A student leaves Bromcom: the next run would remove them, which the guard refuses.
     let removed = sim.update_dataset(|d| {
@@ -314,7 +306,7 @@ async fn a_run_refused_by_the_removal_guard_is_counted_as_refused_not_failed() {
         )
     });
     assert_eq!(removed, 1);
-    signal(&daemon, "USR1");
+    daemon.signal("USR1");
 
     // Both runs are counted (whatever the outcome label), waited for on the counter itself.
     let school = SCHOOL.to_string();
@@ -329,21 +321,7 @@ async fn a_run_refused_by_the_removal_guard_is_counted_as_refused_not_failed() {
             ],
         )
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (samples, text) = loop {
-        let (status, text) = get(&format!("{base}/metrics")).await;
-        assert_eq!(status, 200, "{text}");
-        let samples = parse_prometheus(&text);
-        let counted: f64 = ["succeeded", "failed", "refused", "skipped"]
-            .iter()
-            .filter_map(|outcome| runs_of(&samples, outcome))
-            .sum();
-        if counted >= 2.0 {
-            break (samples, text);
-        }
-        assert!(Instant::now() < deadline, "two runs never counted: {text}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (samples, text) = scrape_once_runs_are_counted(&base, 2.0).await;
     let status: String =
         sqlx::query_scalar("SELECT status FROM sync_runs ORDER BY run_id DESC LIMIT 1")
             .fetch_one(db.store.pool())
@@ -354,10 +332,5 @@ async fn a_run_refused_by_the_removal_guard_is_counted_as_refused_not_failed() {
     assert_eq!(runs_of(&samples, "refused"), Some(1.0), "{text}");
     assert_eq!(runs_of(&samples, "failed"), None, "{text}");
 
-    signal(&daemon, "TERM");
-    let status = tokio::time::timeout(Duration::from_secs(20), daemon.wait())
-        .await
-        .expect("the daemon stops")
-        .unwrap();
-    assert!(status.success());
+    daemon.stop(Duration::from_secs(30)).await;
 }

@@ -6,6 +6,8 @@ use std::sync::{Mutex, PoisonError};
 
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::harness::ReservedPort;
+
 pub struct Relay {
     pub port: u16,
     accepting: Mutex<Option<JoinHandle<()>>>,
@@ -18,6 +20,19 @@ impl Relay {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .unwrap_or_else(|e| panic!("relay on port {port}: {e}"));
+        Relay::serve(listener)
+    }
+
+    /// Listens on a port the test held (refusing connections) until now.
+    pub fn start_on(reserved: ReservedPort) -> Relay {
+        let listener = reserved
+            .socket
+            .listen(64)
+            .unwrap_or_else(|e| panic!("relay on port {}: {e}", reserved.port));
+        Relay::serve(listener)
+    }
+
+    fn serve(listener: tokio::net::TcpListener) -> Relay {
         let port = listener
             .local_addr()
             .unwrap_or_else(|e| panic!("relay's address: {e}"))
@@ -68,12 +83,4 @@ impl Relay {
         );
         connections.shutdown().await;
     }
-}
-
-/// A port nothing listens on now (the OS's pick), for a relay started later.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
 }

@@ -277,10 +277,8 @@ async fn the_binary_at_trace_level_logs_no_secret_and_no_personal_data() {
     outputs.push(run_binary(&good, &["sync"], &trace).await);
     sim.clear_faults();
     // The database unreachable, and its URL unreadable: the password must not be echoed.
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let closed = crate::harness::reserve_port();
+    let closed_port = closed.port;
     for url in [
         format!(
             "postgres://root:{DB_PASSWORD}@127.0.0.1:{closed_port}/{}",

@@ -5,7 +5,7 @@
 
 use std::process::Output;
 
-use crate::harness::stderr;
+use crate::harness::{clean_command, stderr, write_config_text};
 use crate::support::server_url;
 
 const BASE: &str = "[database]\nurl = \"DB\"\n\
@@ -15,18 +15,13 @@ const BASE: &str = "[database]\nurl = \"DB\"\n\
 /// does not exist: a configuration that passes fails later on it, with exit 1, not 2.
 fn sync_with(extra: &str) -> Output {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let path = dir.path().join("bromsync.toml");
     let db = format!("{}/bromsync_no_such_database", server_url());
-    std::fs::write(&path, format!("{}{extra}", BASE.replace("DB", &db)))
-        .unwrap_or_else(|e| panic!("{e}"));
-    std::process::Command::new(env!("CARGO_BIN_EXE_bromsync"))
+    let path = write_config_text(dir.path(), &format!("{}{extra}", BASE.replace("DB", &db)));
+    clean_command()
         .arg("--config")
         .arg(&path)
         .arg("sync")
         .env("RUST_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .env_remove("BROMSYNC_CONFIG")
-        .env_remove("BROMSYNC_TEST_PG")
         .output()
         .unwrap_or_else(|e| panic!("run bromsync: {e}"))
 }

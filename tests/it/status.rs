@@ -66,6 +66,7 @@ async fn status_follows_the_runs_and_counts_missing_emails_for_sso_schools() {
         "refused_pending",
         "next_scheduled_at",
         "sso_missing_email",
+        "requests_waiting",
     ]);
     for school in &schools {
         assert_eq!(keys(school), expected_keys);
@@ -126,10 +127,12 @@ async fn status_follows_the_runs_and_counts_missing_emails_for_sso_schools() {
                 "trigger",
                 "started_at",
                 "finished_at",
-                "error_category"
+                "error_category",
+                "permanent"
             ])
         );
         assert_eq!(run["error_category"], Value::Null);
+        assert_eq!(run["permanent"], false);
         assert_eq!(run["status"], "succeeded");
         assert_eq!(run["trigger"], "manual");
         assert_eq!(school["last_success_at"], run["finished_at"]);

@@ -89,11 +89,21 @@ use chrono::NaiveDate;
 pub const APP_ID: &str = "test-app";
 pub const APP_SECRET: &str = "test-secret-Zq8";
 
-/// Today as the sync sees it for a school in the default zone.
+/// Today as the sync sees it for a school in the default zone (on the real clock: tests that
+/// need a date that does not move use a fixed one of their own).
 pub fn today() -> NaiveDate {
-    chrono::Utc::now()
-        .with_timezone(&chrono_tz::Europe::London)
-        .date_naive()
+    today_in(chrono_tz::Europe::London)
+}
+
+/// A date that does not move, for tests whose data is written around "today" and must not
+/// change with the calendar (the generator's shapes, the eligibility properties).
+pub fn fixed_today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2025, 3, 10).unwrap_or_default()
+}
+
+/// Today's date in `zone`, as a sync for a school in that zone sees it.
+pub fn today_in(zone: chrono_tz::Tz) -> NaiveDate {
+    chrono::Utc::now().with_timezone(&zone).date_naive()
 }
 
 /// A generated dataset of one or more schools.
@@ -146,6 +156,7 @@ pub fn request(school: SchoolId) -> RunRequest {
         accept_removals: false,
         dry_run: false,
         scheduled_for: None,
+        requests: Default::default(),
     }
 }
 
