@@ -797,4 +797,34 @@ mod tests {
         assert!(message.contains("database.max_connections"), "{message}");
         assert!(message.len() < 400, "{message}");
     }
+
+    #[test]
+    fn the_dashboard_is_off_unless_set_on_loopback_unless_allowed_and_secure_over_https() {
+        let with = |section: &str| {
+            GOOD.replace(
+                "[[schools]]\n        id = 20001",
+                &format!("{section}\n[[schools]]\n        id = 20001"),
+            )
+        };
+        let settings = from_toml(&with("")).expect("loads");
+        assert_eq!(settings.dashboard.listen, None);
+        let message = refused(&with("[dashboard]\nlisten = \"0.0.0.0:8088\""));
+        assert!(message.contains("dashboard.listen"), "{message}");
+        let settings = from_toml(&with(
+            "[dashboard]\nlisten = \"0.0.0.0:8088\"\nallow_remote = true\npublic_url = \"https://d.example.org\"",
+        ))
+        .expect("loads");
+        assert!(settings.dashboard.secure_cookies());
+        let settings = from_toml(&with("[dashboard]\nlisten = \"127.0.0.1:8088\"")).expect("loads");
+        assert!(!settings.dashboard.secure_cookies());
+        for (bad, key) in [
+            ("public_url = \"ftp://x\"", "dashboard.public_url"),
+            ("public_url = \"not a url\"", "dashboard.public_url"),
+            ("session_ttl_secs = 5", "dashboard.session_ttl_secs"),
+            ("lock_after_failures = 0", "dashboard.lock_after_failures"),
+        ] {
+            let message = refused(&with(&format!("[dashboard]\n{bad}")));
+            assert!(message.contains(key), "{bad}: {message}");
+        }
+    }
 }

@@ -12,7 +12,7 @@ use hyper::header::{self, HeaderValue};
 
 use super::auth;
 use super::pages::{self, GroupRow, SchoolRow, State};
-use super::server::{
+use super::reply::{
     Answer, Call, Dashboard, Failure, LOGIN_COOKIE, SESSION_COOKIE, cookie, html, is_operator,
     redirect,
 };
@@ -174,7 +174,7 @@ pub async fn login(dashboard: &Dashboard, store: &Store, call: &Call) -> Answer 
     let refused = |message: &'static str| login_form(Some(message), StatusCode::UNAUTHORIZED);
     let store_failed = |e: crate::store::StoreError| {
         tracing::warn!("dashboard: login: the database failed: {e}");
-        super::server::plain(StatusCode::SERVICE_UNAVAILABLE, "the database failed\n")
+        super::reply::plain(StatusCode::SERVICE_UNAVAILABLE, "the database failed\n")
     };
     if username.is_empty() || username.len() > 200 {
         return refused("Wrong name or password.");

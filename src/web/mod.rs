@@ -4,7 +4,8 @@
 //! and writes only users, sessions, audit records, requests and approvals, never the roster.
 //!
 //! The parts: [`auth`] (argon2id passwords, session and CSRF tokens), [`users`] (`bromsync
-//! user`), [`server`] (the bounded HTTP server: sessions, CSRF, security headers),
+//! user`), [`server`] (the bounded HTTP server: sessions, CSRF, security headers), [`reply`]
+//! (what the server and the handlers share),
 //! [`handlers`] (what each page and form does), [`pages`] (the HTML), [`fixes`] (each reason
 //! code in plain English, with what to change in Bromcom).
 
@@ -12,7 +13,9 @@ pub mod auth;
 pub mod fixes;
 pub mod handlers;
 pub mod pages;
+pub mod reply;
 pub mod server;
 pub mod users;
 
-pub use server::{Dashboard, StoreSource, fixed_store, serve};
+pub use reply::{Dashboard, StoreSource, fixed_store};
+pub use server::serve;

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::BoxFuture;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -23,34 +22,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth;
 use super::handlers;
-use crate::config::Settings;
-use crate::store::{DashboardSession, Store};
-
-/// The store, once the database answers (the daemon connects in the background).
-pub type StoreSource = Arc<dyn Fn() -> BoxFuture<'static, Result<Store, String>> + Send + Sync>;
-
-/// A store that is there already (tests, and a caller that has connected).
-pub fn fixed_store(store: Store) -> StoreSource {
-    Arc::new(move || {
-        let store = store.clone();
-        Box::pin(async move { Ok(store) })
-    })
-}
-
-/// Everything a request may need.
-pub struct Dashboard {
-    pub settings: Arc<Settings>,
-    pub store: StoreSource,
-}
+use super::reply::{Answer, Call, Dashboard, SESSION_COOKIE, failed, plain, redirect};
 
 /// How long a connection may live, however busy (as the health server's).
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
 /// A form body larger than this is refused: the largest form is a login.
 const MAX_BODY: usize = 16 * 1024;
-
-pub const SESSION_COOKIE: &str = "bromsync_session";
-pub const LOGIN_COOKIE: &str = "bromsync_login";
 
 /// No script at all, styles and images from this origin only, forms posted here only, never
 /// framed.
@@ -102,41 +80,6 @@ pub fn serve(
             });
         }
     })
-}
-
-/// What a handler hands back: a finished answer.
-pub type Answer = Response<Full<Bytes>>;
-
-/// One request as the handlers see it: its path split, its query and form fields, its cookies.
-pub struct Call {
-    pub method: Method,
-    pub segments: Vec<String>,
-    pub query: Vec<(String, String)>,
-    pub form: Vec<(String, String)>,
-    pub cookies: Vec<(String, String)>,
-}
-
-impl Call {
-    pub fn field(&self, name: &str) -> Option<&str> {
-        self.form
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn cookie(&self, name: &str) -> Option<&str> {
-        self.cookies
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
 }
 
 async fn respond(dashboard: &Dashboard, request: Request<Incoming>) -> Answer {
@@ -256,86 +199,6 @@ async fn route(dashboard: &Dashboard, call: Call) -> Answer {
     }
 }
 
-/// Why a handler could not answer.
-pub enum Failure {
-    /// Not there, or not this user's to see: the same answer for both.
-    NotFound,
-    /// The database failed.
-    Store(crate::store::StoreError),
-    /// Something else failed (the text is for the log and the page; IDs only).
-    Other(String),
-}
-
-impl From<crate::store::StoreError> for Failure {
-    fn from(e: crate::store::StoreError) -> Self {
-        Failure::Store(e)
-    }
-}
-
-impl Failure {
-    pub fn into_answer(self) -> Answer {
-        match self {
-            Failure::NotFound => plain(StatusCode::NOT_FOUND, "not found\n"),
-            Failure::Store(e) => failed(e),
-            Failure::Other(e) => {
-                tracing::warn!("dashboard: {e}");
-                plain(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "something failed; see the log\n",
-                )
-            }
-        }
-    }
-}
-
-fn failed(e: crate::store::StoreError) -> Answer {
-    tracing::warn!("dashboard: the database failed: {e}");
-    plain(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the database failed; try again shortly\n",
-    )
-}
-
-pub fn plain(status: StatusCode, text: &'static str) -> Answer {
-    let mut answer = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
-    *answer.status_mut() = status;
-    answer.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    answer
-}
-
-pub fn html(status: StatusCode, markup: maud::Markup) -> Answer {
-    let mut answer = Response::new(Full::new(Bytes::from(markup.into_string())));
-    *answer.status_mut() = status;
-    answer.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    answer
-}
-
-/// 303 See Other: after a form, the browser GETs the page.
-pub fn redirect(to: &str) -> Answer {
-    let mut answer = Response::new(Full::new(Bytes::new()));
-    *answer.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(value) = HeaderValue::from_str(to) {
-        answer.headers_mut().insert(header::LOCATION, value);
-    }
-    answer
-}
-
-/// A cookie only the server reads (HttpOnly), sent on this site's own requests only
-/// (SameSite=Strict), over https only when the public URL is https.
-pub fn cookie(name: &str, value: &str, path: &str, max_age_secs: u64, secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path={path}; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{secure}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
 fn stylesheet() -> Answer {
     let mut answer = Response::new(Full::new(Bytes::from_static(
         include_str!("style.css").as_bytes(),
@@ -374,9 +237,4 @@ fn secure_headers(answer: &mut Answer) {
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-}
-
-/// Whether a session is an operator's.
-pub fn is_operator(session: &DashboardSession) -> bool {
-    session.user.role == crate::store::DashboardRole::Operator
 }
