@@ -141,9 +141,14 @@ pub fn table_named(name: &str) -> Option<ExportTable> {
     })
 }
 
-/// The login page, with a fresh login CSRF token in a cookie and in the form.
-pub fn login_form(message: Option<&str>, status: StatusCode) -> Answer {
-    let token = auth::random_token();
+/// The login page, its CSRF token in a cookie and in the form. A token the browser holds
+/// already is kept: a browser fetching something else while logged out (its favicon, say) is
+/// sent here too, and a fresh token then would no longer match the form on screen.
+pub fn login_form(call: Option<&Call>, message: Option<&str>, status: StatusCode) -> Answer {
+    let held = call
+        .and_then(|call| call.cookie(LOGIN_COOKIE))
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()));
+    let token = held.map(str::to_owned).unwrap_or_else(auth::random_token);
     let mut answer = html(status, pages::login(&token, message));
     // The login form's token lives in a cookie of its own (there is no session yet); Secure is
     // left to the session cookie, so the form works on a plain-http trial too.
@@ -157,12 +162,14 @@ pub fn login_form(message: Option<&str>, status: StatusCode) -> Answer {
 pub async fn login(dashboard: &Dashboard, store: &Store, call: &Call) -> Answer {
     let (Some(sent), Some(kept)) = (call.field("csrf"), call.cookie(LOGIN_COOKIE)) else {
         return login_form(
+            None,
             Some("The form had expired: please log in again."),
             StatusCode::FORBIDDEN,
         );
     };
     if !auth::same_token(sent, kept) {
         return login_form(
+            None,
             Some("The form had expired: please log in again."),
             StatusCode::FORBIDDEN,
         );
@@ -171,7 +178,8 @@ pub async fn login(dashboard: &Dashboard, store: &Store, call: &Call) -> Answer 
     let password = call.field("password").unwrap_or("").to_owned();
     let settings = &dashboard.settings.dashboard;
     let window = chrono::Duration::seconds(i64::try_from(settings.lockout_secs).unwrap_or(900));
-    let refused = |message: &'static str| login_form(Some(message), StatusCode::UNAUTHORIZED);
+    let refused =
+        |message: &'static str| login_form(Some(call), Some(message), StatusCode::UNAUTHORIZED);
     let store_failed = |e: crate::store::StoreError| {
         tracing::warn!("dashboard: login: the database failed: {e}");
         super::reply::plain(StatusCode::SERVICE_UNAVAILABLE, "the database failed\n")
@@ -191,6 +199,7 @@ pub async fn login(dashboard: &Dashboard, store: &Store, call: &Call) -> Answer 
             .dashboard_audit(&username, "login refused (locked)", None, "")
             .await;
         return login_form(
+            Some(call),
             Some(
                 "Too many failed logins for this name: try again later, or ask an operator to reset the password.",
             ),

@@ -148,7 +148,9 @@ async fn route(dashboard: &Dashboard, call: Call) -> Answer {
     let path: Vec<&str> = call.segments.iter().map(String::as_str).collect();
     match (&call.method, path.as_slice()) {
         (&Method::GET, ["static", "style.css"]) => return stylesheet(),
-        (&Method::GET, ["login"]) => return handlers::login_form(None, StatusCode::OK),
+        (&Method::GET, ["login"]) => {
+            return handlers::login_form(Some(&call), None, StatusCode::OK);
+        }
         _ => {}
     }
     let store = match (dashboard.store)().await {

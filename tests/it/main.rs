@@ -7,6 +7,7 @@ mod concurrent;
 mod control;
 mod daemon;
 mod dashboard;
+mod dashboard_browser;
 mod dashboard_users;
 mod eligibility;
 mod export;
