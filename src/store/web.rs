@@ -77,6 +77,21 @@ impl UserRow {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct UserWithHash {
+    #[sqlx(flatten)]
+    user: UserRow,
+    password_hash: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    csrf_token: String,
+    expires_at: DateTime<Utc>,
+}
+
 const USER_COLUMNS: &str = "u.user_id, u.username, u.role, u.schools, u.created_at";
 
 /// A session found by its token: the user and the session's CSRF token.
@@ -207,24 +222,17 @@ impl Store {
         &self,
         username: &str,
     ) -> Result<Option<(DashboardUser, String)>, StoreError> {
-        let row: Option<(i64, String, String, Vec<i64>, DateTime<Utc>, String)> = sqlx::query_as(
-            "SELECT user_id, username, role, schools, created_at, password_hash \
-                 FROM dashboard_users WHERE username = $1",
-        )
+        let row: Option<UserWithHash> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS}, u.password_hash FROM dashboard_users u WHERE u.username = $1"
+        )))
         .bind(username)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((user_id, username, role, schools, created_at, hash)) = row else {
+        let Some(row) = row else {
             return Ok(None);
         };
-        let user = UserRow {
-            user_id,
-            username,
-            role,
-            schools,
-            created_at,
-        }
-        .into_user()?;
+        let hash = row.password_hash;
+        let user = row.user.into_user()?;
         Ok(Some((user, hash)))
     }
 
@@ -257,35 +265,19 @@ impl Store {
         &self,
         token_hash: &[u8],
     ) -> Result<Option<DashboardSession>, StoreError> {
-        let row: Option<(
-            i64,
-            String,
-            String,
-            Vec<i64>,
-            DateTime<Utc>,
-            String,
-            DateTime<Utc>,
-        )> = sqlx::query_as(
-            "SELECT u.user_id, u.username, u.role, u.schools, u.created_at, \
-                        s.csrf_token, s.expires_at \
-                   FROM dashboard_sessions s JOIN dashboard_users u USING (user_id) \
-                  WHERE s.token_hash = $1 AND s.expires_at > now()",
-        )
+        let row: Option<SessionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS}, s.csrf_token, s.expires_at \
+               FROM dashboard_sessions s JOIN dashboard_users u USING (user_id) \
+              WHERE s.token_hash = $1 AND s.expires_at > now()"
+        )))
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((user_id, username, role, schools, created_at, csrf_token, expires_at)) = row
-        else {
+        let Some(row) = row else {
             return Ok(None);
         };
-        let user = UserRow {
-            user_id,
-            username,
-            role,
-            schools,
-            created_at,
-        }
-        .into_user()?;
+        let (csrf_token, expires_at) = (row.csrf_token, row.expires_at);
+        let user = row.user.into_user()?;
         Ok(Some(DashboardSession {
             user,
             csrf_token,
@@ -526,5 +518,17 @@ impl Store {
         .bind(run_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+}
+
+impl Store {
+    /// How many records the latest successful run left out.
+    pub async fn exclusion_count(&self, school_id: SchoolId) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM exclusions WHERE school_id = $1")
+                .bind(school_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }

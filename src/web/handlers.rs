@@ -339,7 +339,7 @@ async fn school(cx: &Context<'_>, school: &SchoolSettings) -> Result<Answer, Fai
     let row = school_row(cx, school).await?;
     let runs = cx.store.recent_runs(school.id, RUNS_SHOWN).await?;
     let counts = cx.store.roster_counts(school.id).await?;
-    let excluded = cx.store.load_exclusions(school.id).await?.len();
+    let excluded = cx.store.exclusion_count(school.id).await?;
     let waiting = cx.store.waiting_requests(Some(school.id)).await?.len();
     let sso_gaps = if school.sso {
         Some(cx.store.missing_email_ids(school.id, 500).await?)

@@ -194,7 +194,7 @@ pub struct SchoolPage<'a> {
     pub runs: &'a [RunRow],
     /// students, teachers, parents, classes, groups
     pub counts: [i64; 5],
-    pub excluded: usize,
+    pub excluded: i64,
     pub sso_gaps: Option<&'a (Vec<i64>, Vec<i64>)>,
     /// Resync requests not yet served.
     pub waiting: usize,

@@ -85,19 +85,20 @@ pub fn serve(
 async fn respond(dashboard: &Dashboard, request: Request<Incoming>) -> Answer {
     let mut answer = match read_call(request).await {
         Ok(call) => route(dashboard, call).await,
-        Err(answer) => answer,
+        Err((status, text)) => plain(status, text),
     };
     secure_headers(&mut answer);
     answer
 }
 
-async fn read_call(request: Request<Incoming>) -> Result<Call, Answer> {
+/// The request read, or why it cannot be (a bad path, a body over the cap).
+async fn read_call(request: Request<Incoming>) -> Result<Call, (StatusCode, &'static str)> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     let segments = path
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_decode(s).ok_or_else(|| plain(StatusCode::BAD_REQUEST, "bad path\n")))
+        .map(|s| percent_decode(s).ok_or((StatusCode::BAD_REQUEST, "bad path\n")))
         .collect::<Result<Vec<_>, _>>()?;
     let query = parts
         .uri
@@ -123,7 +124,7 @@ async fn read_call(request: Request<Incoming>) -> Result<Call, Answer> {
         let bytes = Limited::new(body, MAX_BODY)
             .collect()
             .await
-            .map_err(|_| plain(StatusCode::PAYLOAD_TOO_LARGE, "the form is too large\n"))?
+            .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "the form is too large\n"))?
             .to_bytes();
         url::form_urlencoded::parse(&bytes).into_owned().collect()
     } else {

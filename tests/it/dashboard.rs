@@ -407,6 +407,15 @@ async fn a_school_user_gets_404_for_another_schools_pages_and_downloads() {
         browser.get(&format!("/schools/{OURS}")).await.status,
         StatusCode::OK
     );
+    // Until the session expires.
+    sqlx::query("UPDATE dashboard_sessions SET expires_at = now() - interval '1 second'")
+        .execute(site.db.store.pool())
+        .await
+        .unwrap();
+    let expired = browser.get(&format!("/schools/{OURS}")).await;
+    assert_eq!(expired.status, StatusCode::SEE_OTHER);
+    assert_eq!(expired.headers["location"], "/login");
+    browser.log_in("head", &password).await;
     assert_eq!(
         browser
             .get(&format!("/schools/{OURS}/downloads/classes.csv"))

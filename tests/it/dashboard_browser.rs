@@ -165,6 +165,26 @@ impl Browser {
         .await;
     }
 
+    /// Clicks something that loads a new page, and waits until the new page has loaded (the
+    /// old document is marked first, so a form that comes back to the same URL counts too).
+    async fn click_to_page(&self, css: &str) {
+        self.script("window.bromsyncOldPage = true;").await;
+        self.click(css).await;
+        let deadline = Instant::now() + WITHIN;
+        loop {
+            let loaded = self
+                .script(
+                    "return window.bromsyncOldPage !== true && document.readyState === 'complete';",
+                )
+                .await;
+            if loaded == json!(true) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "clicking {css} loaded no page");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn type_in(&self, css: &str, text: &str) {
         let element = self.find(css).await;
         self.call(
@@ -217,7 +237,7 @@ impl Browser {
         self.go(&format!("{site}/login")).await;
         self.type_in("#username", name).await;
         self.type_in("#password", password).await;
-        self.click("form.login button").await;
+        self.click_to_page("form.login button").await;
     }
 
     /// Reloads `url` until its source contains `needle`.
@@ -312,7 +332,7 @@ async fn a_school_fixes_its_data_in_a_real_browser() {
     browser.check_page("schools").await;
 
     // A school, its reasons, a group, a record.
-    browser.click(&format!("#school-{PLAIN} a")).await;
+    browser.click_to_page(&format!("#school-{PLAIN} a")).await;
     assert!(browser.source().await.contains("<svg"));
     browser.check_page("school").await;
     browser
@@ -365,7 +385,7 @@ async fn a_school_fixes_its_data_in_a_real_browser() {
     // Sync now: the new run appears.
     let runs = count(db.store.pool(), "SELECT count(*) FROM sync_runs").await;
     browser.go(&format!("{site}/schools/{PLAIN}")).await;
-    browser.click("form.sync button").await;
+    browser.click_to_page("form.sync button").await;
     wait_count(
         db.store.pool(),
         "SELECT count(*) FROM sync_runs",
@@ -379,22 +399,22 @@ async fn a_school_fixes_its_data_in_a_real_browser() {
 
     // A form without its CSRF token is refused.
     browser
-        .script("document.querySelector('form.sync input[name=csrf]').remove(); document.querySelector('form.sync').submit();")
+        .script("document.querySelector('form.sync input[name=csrf]').remove();")
         .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    browser.click_to_page("form.sync button").await;
     let refused = browser.source().await;
     assert!(refused.contains("security token"), "{refused}");
 
     // The held school: review, approve, the removals happen, the approval is in the audit.
     browser.go(&format!("{site}/schools/{HELD}")).await;
-    browser.click("a.button").await;
+    browser.click_to_page("a.button").await;
     let review = browser.source().await;
     assert!(
         review.contains(&format!("students: {} to remove", leaving.len())),
         "{review}"
     );
     browser.check_page("review-removals").await;
-    browser.click("form.decide button").await;
+    browser.click_to_page("form.decide button").await;
     let left: Vec<i64> = students
         .iter()
         .filter(|s| !leaving.contains(s))
@@ -419,7 +439,7 @@ async fn a_school_fixes_its_data_in_a_real_browser() {
     browser.check_page("audit").await;
 
     // Logout ends the session.
-    browser.click("form.logout button").await;
+    browser.click_to_page("form.logout button").await;
     assert!(browser.url().await.ends_with("/login"));
     browser.go(&format!("{site}/")).await;
     assert!(browser.url().await.ends_with("/login"));
