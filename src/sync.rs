@@ -235,6 +235,8 @@ fn record_metrics(
     elapsed: Duration,
 ) {
     use crate::metrics::{RunOutcomeLabel, run_finished, run_succeeded};
+    use crate::roster::ExcludedEntity;
+    use strum::VariantArray;
     let outcome = match result {
         Ok(RunOutcome::Succeeded(summary)) => {
             let rows = summary
@@ -242,15 +244,10 @@ fn record_metrics(
                 .iter()
                 .map(|c| (c.table, (c.existing + c.added).saturating_sub(c.removed)));
             // Every entity, so that one whose exclusions all came back reads 0, not its old count.
-            let excluded = [
-                "student",
-                "teacher",
-                "parent",
-                "class",
-                "group",
-                "collection",
-            ]
-            .map(|entity| (entity, summary.excluded.get(entity).copied().unwrap_or(0)));
+            let excluded = ExcludedEntity::VARIANTS.iter().map(|entity| {
+                let entity = entity.as_str();
+                (entity, summary.excluded.get(entity).copied().unwrap_or(0))
+            });
             run_succeeded(school_id, Utc::now(), rows, excluded);
             RunOutcomeLabel::Succeeded
         }

@@ -276,21 +276,23 @@ pub async fn write_csv<W: Write>(
         }
         ExportTable::Teachers => {
             let rows = store.export_teachers(school);
-            write_rows(&mut csv, cells, rows, |t| {
+            write_rows(&mut csv, cells, rows, |row| {
+                let t = row.teacher;
                 vec![
                     Cell::Ours(t.staff_id.to_string()),
                     Cell::Text(t.title),
                     Cell::Text(t.first_name),
                     Cell::Text(t.last_name),
                     Cell::text(t.email),
-                    Cell::text(t.room),
+                    Cell::text(row.room),
                 ]
             })
             .await?
         }
         ExportTable::Parents => {
             let rows = store.export_parents(school);
-            write_rows(&mut csv, cells, rows, |p| {
+            write_rows(&mut csv, cells, rows, |row| {
+                let p = row.parent;
                 vec![
                     Cell::Ours(p.person_id.to_string()),
                     Cell::Text(p.title),
@@ -298,7 +300,7 @@ pub async fn write_csv<W: Write>(
                     Cell::Text(p.last_name),
                     Cell::text(p.email),
                     Cell::text(p.phone),
-                    Cell::Ours(ids(&p.student_ids)),
+                    Cell::Ours(ids(&row.student_ids)),
                 ]
             })
             .await?

@@ -3,30 +3,12 @@
 //! reasons it was excluded then), newest first, for as long as `sync.history_retention_days`.
 
 use super::{OpsError, Verdict, configured_school, connect, rfc3339, store_failed};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+
 use crate::config::Settings;
+use crate::roster::ExcludedEntity;
 use crate::snapshot::SchoolId;
-use crate::store::HistoryEvent;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum HistoryEntity {
-    Student,
-    Teacher,
-    Parent,
-    Class,
-    Group,
-}
-
-impl HistoryEntity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HistoryEntity::Student => "student",
-            HistoryEntity::Teacher => "teacher",
-            HistoryEntity::Parent => "parent",
-            HistoryEntity::Class => "class",
-            HistoryEntity::Group => "group",
-        }
-    }
-}
+use crate::store::{HISTORY_ENTITIES, HistoryEvent};
 
 #[derive(Debug, clap::Args)]
 pub struct HistoryArgs {
@@ -34,13 +16,19 @@ pub struct HistoryArgs {
     #[arg(long)]
     pub school: SchoolId,
     /// What the record is.
-    #[arg(value_enum)]
-    pub entity: HistoryEntity,
+    #[arg(value_parser = entity_parser())]
+    pub entity: ExcludedEntity,
     /// Its Bromcom ID (studentID, staffID, personID or collectionID).
     pub bromcom_id: i64,
     /// Print a JSON array of {run_id, at, event, columns, reasons} instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The entities with history, by the names the store gives them.
+fn entity_parser() -> impl clap::builder::TypedValueParser<Value = ExcludedEntity> {
+    PossibleValuesParser::new(HISTORY_ENTITIES.map(ExcludedEntity::as_str))
+        .try_map(|name| ExcludedEntity::parse(&name).ok_or("not an entity with history"))
 }
 
 /// One event as `--json` prints it.
@@ -57,7 +45,7 @@ pub async fn run(settings: &Settings, args: &HistoryArgs) -> Result<Verdict, Ops
     configured_school(settings, args.school)?;
     let store = connect(settings).await?;
     let events = store
-        .record_history(args.school, args.entity.as_str(), args.bromcom_id)
+        .record_history(args.school, args.entity, args.bromcom_id)
         .await;
     store.close().await;
     let events = events.map_err(store_failed)?;

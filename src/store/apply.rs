@@ -53,9 +53,11 @@ pub struct PreparedRoster {
 
 /// Renders the decision's roster and exclusions as `COPY` rows (pure; no database).
 pub fn prepare(decision: &Decision) -> PreparedRoster {
-    let mut tables: Vec<(&'static TableSpec, Lines)> =
-        tables::roster_lines(&decision.roster).into_iter().collect();
-    tables.push((&EXCLUSIONS, tables::exclusion_lines(&decision.exclusions)));
+    let tables = tables::ROSTER_SPECS
+        .into_iter()
+        .chain([&EXCLUSIONS])
+        .map(|spec| (spec, (spec.rows)(decision)))
+        .collect();
     PreparedRoster { tables }
 }
 
@@ -371,14 +373,14 @@ async fn keep_rooms_of_leaving_teachers(
         return Ok(());
     }
     let staff_ids = teachers.removed_keys().swap_remove(0);
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO retained_rooms (school_id, staff_id, room, left_at) \
          SELECT t.school_id, t.staff_id, t.room, now() FROM teachers t \
          WHERE t.school_id = $1 AND t.room IS NOT NULL AND t.staff_id = ANY($2::text[]::bigint[]) \
          ON CONFLICT (school_id, staff_id) DO UPDATE SET room = EXCLUDED.room, left_at = EXCLUDED.left_at",
+        school_id,
+        &staff_ids,
     )
-    .bind(school_id)
-    .bind(staff_ids)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -393,24 +395,24 @@ async fn restore_rooms(
     retention: Duration,
 ) -> Result<(), StoreError> {
     let retention_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
-    sqlx::query(
+    sqlx::query!(
         "UPDATE teachers t SET room = r.room FROM retained_rooms r \
          WHERE t.school_id = $1 AND r.school_id = $1 AND r.staff_id = t.staff_id \
            AND t.changed_in_run = $2 AND t.room IS NULL \
-           AND r.left_at >= now() - $3 * interval '1 second'",
+           AND r.left_at >= now() - $3::bigint * interval '1 second'",
+        school_id,
+        run_id,
+        retention_secs,
     )
-    .bind(school_id)
-    .bind(run_id)
-    .bind(retention_secs)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM retained_rooms r WHERE r.school_id = $1 \
-           AND (r.left_at < now() - $2 * interval '1 second' \
+           AND (r.left_at < now() - $2::bigint * interval '1 second' \
                 OR EXISTS (SELECT 1 FROM teachers t WHERE t.school_id = $1 AND t.staff_id = r.staff_id))",
+        school_id,
+        retention_secs,
     )
-    .bind(school_id)
-    .bind(retention_secs)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -81,7 +81,6 @@ pub(super) async fn mark_as_run(conn: &mut PgConnection) -> Result<(), StoreErro
 }
 
 /// One row of [`found`]'s query.
-#[derive(sqlx::FromRow)]
 struct FoundRow {
     table_name: String,
     edits: i64,
@@ -101,16 +100,18 @@ pub(super) async fn found(
 ) -> Result<HashMap<String, Found>, StoreError> {
     // Zero seconds: no earlier comparison is younger than the transaction's now().
     let seconds = i64::try_from(full_compare_every.as_secs()).unwrap_or(i64::MAX);
-    let rows: Vec<FoundRow> = sqlx::query_as(
-        "SELECT e.table_name, e.edits, f.digest, f.row_count, f.edits AS recorded_edits, \
-                coalesce(f.compared_at > now() - make_interval(secs => $2::double precision), \
-                         false) AS compared_recently \
+    let rows = sqlx::query_as!(
+        FoundRow,
+        "SELECT e.table_name, e.edits, f.digest AS \"digest?\", f.row_count AS \"row_count?\", \
+                f.edits AS \"recorded_edits?\", \
+                coalesce(f.compared_at > now() - make_interval(secs => $2::bigint::double precision), \
+                         false) AS \"compared_recently!\" \
            FROM roster_edits e \
            LEFT JOIN roster_fingerprints f \
              ON f.school_id = $1 AND f.table_name = e.table_name",
+        school_id,
+        seconds,
     )
-    .bind(school_id)
-    .bind(seconds)
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows
@@ -149,7 +150,7 @@ pub(super) async fn record(
     let digests: Vec<&[u8]> = tables.iter().map(|(_, r)| r.digest.as_slice()).collect();
     let rows: Vec<i64> = tables.iter().map(|(_, r)| r.rows).collect();
     let edits: Vec<i64> = tables.iter().map(|(_, r)| r.edits).collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO roster_fingerprints \
            (school_id, table_name, digest, row_count, edits, compared_at) \
          SELECT $1, t.*, now() \
@@ -157,12 +158,12 @@ pub(super) async fn record(
          ON CONFLICT (school_id, table_name) DO UPDATE SET digest = EXCLUDED.digest, \
            row_count = EXCLUDED.row_count, edits = EXCLUDED.edits, \
            compared_at = EXCLUDED.compared_at",
+        school_id,
+        &names as &[&str],
+        &digests as &[&[u8]],
+        &rows,
+        &edits,
     )
-    .bind(school_id)
-    .bind(names)
-    .bind(digests)
-    .bind(rows)
-    .bind(edits)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -22,6 +22,10 @@ use sqlx::PgConnection;
 
 use super::copy_text::Lines;
 use super::diff::TableDiff;
+use super::tables::{
+    CLASS_STUDENTS, CLASS_TEACHERS, CLASSES, GROUP_STUDENTS, GROUPS, PARENT_STUDENTS, PARENTS,
+    STUDENTS, TEACHERS, TableSpec,
+};
 use super::{Store, StoreError};
 use crate::roster::{ExcludedEntity, Exclusions};
 use crate::snapshot::SchoolId;
@@ -30,14 +34,14 @@ use crate::snapshot::SchoolId;
 struct LinkSpec {
     /// The column name in events.
     label: &'static str,
-    table: &'static str,
+    table: &'static TableSpec,
 }
 
-/// One entity whose records have history.
-struct EntitySpec {
-    entity: &'static str,
-    table: &'static str,
-    values: &'static [&'static str],
+/// One entity whose records have history: its table (whose value columns are the event's
+/// columns) and the link tables it owns.
+pub(super) struct EntitySpec {
+    pub(super) entity: ExcludedEntity,
+    pub(super) table: &'static TableSpec,
     links: &'static [LinkSpec],
     /// Exclusion entities whose reasons explain a removal, the first preferred.
     excluded_as: &'static [ExcludedEntity],
@@ -45,63 +49,69 @@ struct EntitySpec {
 
 const ENTITIES: [EntitySpec; 5] = [
     EntitySpec {
-        entity: "student",
-        table: "students",
-        values: &[
-            "first_name",
-            "last_name",
-            "date_of_birth",
-            "tutor_group",
-            "year_group",
-        ],
+        entity: ExcludedEntity::Student,
+        table: &STUDENTS,
         links: &[],
         excluded_as: &[ExcludedEntity::Student],
     },
     EntitySpec {
-        entity: "teacher",
-        table: "teachers",
-        values: &["title", "first_name", "last_name", "email"],
+        entity: ExcludedEntity::Teacher,
+        table: &TEACHERS,
         links: &[],
         excluded_as: &[ExcludedEntity::Teacher],
     },
     EntitySpec {
-        entity: "parent",
-        table: "parents",
-        values: &["title", "first_name", "last_name", "email", "phone"],
+        entity: ExcludedEntity::Parent,
+        table: &PARENTS,
         links: &[LinkSpec {
             label: "students",
-            table: "parent_students",
+            table: &PARENT_STUDENTS,
         }],
         excluded_as: &[ExcludedEntity::Parent],
     },
     EntitySpec {
-        entity: "class",
-        table: "classes",
-        values: &["name", "subject", "kind"],
+        entity: ExcludedEntity::Class,
+        table: &CLASSES,
         links: &[
             LinkSpec {
                 label: "students",
-                table: "class_students",
+                table: &CLASS_STUDENTS,
             },
             LinkSpec {
                 label: "teachers",
-                table: "class_teachers",
+                table: &CLASS_TEACHERS,
             },
         ],
         // A collection whose type can no longer be read is excluded as a `collection`.
         excluded_as: &[ExcludedEntity::Class, ExcludedEntity::Collection],
     },
     EntitySpec {
-        entity: "group",
-        table: "groups",
-        values: &["name", "kind"],
+        entity: ExcludedEntity::Group,
+        table: &GROUPS,
         links: &[LinkSpec {
             label: "students",
-            table: "group_students",
+            table: &GROUP_STUDENTS,
         }],
         excluded_as: &[ExcludedEntity::Group, ExcludedEntity::Collection],
     },
 ];
+
+/// The entities with history, as `bromsync history` names them.
+pub const HISTORY_ENTITIES: [ExcludedEntity; ENTITIES.len()] = {
+    let mut entities = [ExcludedEntity::Student; ENTITIES.len()];
+    let mut i = 0;
+    while i < entities.len() {
+        entities[i] = ENTITIES[i].entity;
+        i += 1;
+    }
+    entities
+};
+
+/// The entity's spec, if its records have history (a `collection` has none: it is not in the
+/// roster).
+pub(super) fn entity_spec(entity: ExcludedEntity) -> Option<&'static EntitySpec> {
+    ENTITIES.iter().find(|spec| spec.entity == entity)
+}
 
 /// One event to record: IDs, column names and reason codes only.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,11 +136,12 @@ pub(super) fn events<'a>(
         let mut removed: Vec<i64> = Vec::new();
         // Per record in the roster before and after: the columns and link labels that differ.
         let mut changed: BTreeMap<i64, Vec<&'static str>> = BTreeMap::new();
-        if let Some(diff) = diffs.get(spec.table) {
+        if let Some(diff) = diffs.get(spec.table.name) {
             added.extend(diff.added_ids());
             removed.extend(diff.removed_ids());
             for row in diff.changed() {
                 let columns: Vec<&'static str> = spec
+                    .table
                     .values
                     .iter()
                     .copied()
@@ -144,7 +155,7 @@ pub(super) fn events<'a>(
         // A record added or removed has that event alone, whatever happened to its links.
         let settled: HashSet<i64> = added.iter().chain(&removed).copied().collect();
         for link in spec.links {
-            let Some(diff) = diffs.get(link.table) else {
+            let Some(diff) = diffs.get(link.table.name) else {
                 continue;
             };
             let mut owners: Vec<i64> = diff
@@ -166,21 +177,21 @@ pub(super) fn events<'a>(
             }
         }
         events.extend(added.into_iter().map(|id| NewEvent {
-            entity: spec.entity,
+            entity: spec.entity.as_str(),
             id,
             event: "added",
             columns: Vec::new(),
             reasons: Vec::new(),
         }));
         events.extend(removed.into_iter().map(|id| NewEvent {
-            entity: spec.entity,
+            entity: spec.entity.as_str(),
             id,
             event: "removed",
             columns: Vec::new(),
             reasons: reasons_left_out(exclusions, spec.excluded_as, id),
         }));
         events.extend(changed.into_iter().map(|(id, columns)| NewEvent {
-            entity: spec.entity,
+            entity: spec.entity.as_str(),
             id,
             event: "changed",
             columns,
@@ -227,7 +238,7 @@ pub(super) async fn record(
     let started = std::time::Instant::now();
     if !events.is_empty() {
         // The time of the run's transaction, as `now()` would give each row.
-        let at: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+        let at = sqlx::query_scalar!("SELECT now() AS \"now!\"")
             .fetch_one(&mut *conn)
             .await?;
         let at = at.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string();
@@ -268,11 +279,12 @@ pub(super) async fn record(
         "history recorded"
     );
     let retention_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
-    sqlx::query(
-        "DELETE FROM record_history WHERE school_id = $1 AND at < now() - $2 * interval '1 second'",
+    sqlx::query!(
+        "DELETE FROM record_history \
+         WHERE school_id = $1 AND at < now() - $2::bigint * interval '1 second'",
+        school_id,
+        retention_secs,
     )
-    .bind(school_id)
-    .bind(retention_secs)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -288,47 +300,24 @@ pub struct HistoryEvent {
     pub reasons: Vec<String>,
 }
 
-/// The entities with history, as `bromsync history` names them.
-pub const HISTORY_ENTITIES: [&str; 5] = ["student", "teacher", "parent", "class", "group"];
-
 impl Store {
     /// One record's events, newest first.
     pub async fn record_history(
         &self,
         school_id: SchoolId,
-        entity: &str,
+        entity: ExcludedEntity,
         bromcom_id: i64,
     ) -> Result<Vec<HistoryEvent>, StoreError> {
-        Ok(sqlx::query_as(
+        Ok(sqlx::query_as!(
+            HistoryEvent,
             "SELECT run_id, at, event, columns, reasons FROM record_history \
              WHERE school_id = $1 AND entity = $2 AND bromcom_id = $3 \
              ORDER BY at DESC, run_id DESC",
+            school_id,
+            entity.as_str(),
+            bromcom_id,
         )
-        .bind(school_id)
-        .bind(entity)
-        .bind(bromcom_id)
         .fetch_all(&self.pool)
         .await?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_entity_with_history_has_a_spec_and_its_tables_are_roster_tables() {
-        let names: Vec<&str> = ENTITIES.iter().map(|spec| spec.entity).collect();
-        assert_eq!(names, HISTORY_ENTITIES);
-        for spec in &ENTITIES {
-            assert!(
-                super::super::ROSTER_TABLES.contains(&spec.table),
-                "{}",
-                spec.table
-            );
-            for link in spec.links {
-                assert!(super::super::ROSTER_TABLES.contains(&link.table));
-            }
-        }
     }
 }

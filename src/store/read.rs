@@ -2,10 +2,15 @@
 //! that operators' commands and tests compare the database with what eligibility decided.
 
 use serde::Deserialize;
-use sqlx::PgPool;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, PgPool};
 
+use super::history::entity_spec;
+use super::tables::{
+    CLASS_STUDENTS, CLASS_TEACHERS, CLASSES, GROUP_STUDENTS, GROUPS, PARENT_STUDENTS, PARENTS,
+    STUDENTS, TEACHERS, TableSpec,
+};
 use super::{Store, StoreError};
 use crate::roster::{ExcludedEntity, Exclusion, Reason, RecordRef, Roster};
 use crate::snapshot::SchoolId;
@@ -85,68 +90,15 @@ impl Store {
     pub async fn load_roster(&self, school_id: SchoolId) -> Result<Roster, StoreError> {
         let pool = &self.pool;
         Ok(Roster {
-            students: load_rows(
-                pool,
-                "SELECT student_id, first_name, last_name, date_of_birth, tutor_group, year_group \
-                 FROM students WHERE school_id = $1 ORDER BY student_id",
-                school_id,
-            )
-            .await?,
-            teachers: load_rows(
-                pool,
-                "SELECT staff_id, title, first_name, last_name, email \
-                 FROM teachers WHERE school_id = $1 ORDER BY staff_id",
-                school_id,
-            )
-            .await?,
-            parents: load_rows(
-                pool,
-                "SELECT person_id, title, first_name, last_name, email, phone \
-                 FROM parents WHERE school_id = $1 ORDER BY person_id",
-                school_id,
-            )
-            .await?,
-            parent_students: load_rows(
-                pool,
-                "SELECT person_id, student_id, relationship, parental_responsibility \
-                 FROM parent_students WHERE school_id = $1 ORDER BY person_id, student_id",
-                school_id,
-            )
-            .await?,
-            classes: load_rows(
-                pool,
-                "SELECT class_id, name, subject, kind FROM classes WHERE school_id = $1 \
-                 ORDER BY class_id",
-                school_id,
-            )
-            .await?,
-            class_students: load_rows(
-                pool,
-                "SELECT class_id, student_id FROM class_students WHERE school_id = $1 \
-                 ORDER BY class_id, student_id",
-                school_id,
-            )
-            .await?,
-            class_teachers: load_rows(
-                pool,
-                "SELECT class_id, staff_id, is_main FROM class_teachers WHERE school_id = $1 \
-                 ORDER BY class_id, staff_id",
-                school_id,
-            )
-            .await?,
-            groups: load_rows(
-                pool,
-                "SELECT group_id, name, kind FROM groups WHERE school_id = $1 ORDER BY group_id",
-                school_id,
-            )
-            .await?,
-            group_students: load_rows(
-                pool,
-                "SELECT group_id, student_id FROM group_students WHERE school_id = $1 \
-                 ORDER BY group_id, student_id",
-                school_id,
-            )
-            .await?,
+            students: load_rows(pool, &STUDENTS, school_id).await?,
+            teachers: load_rows(pool, &TEACHERS, school_id).await?,
+            parents: load_rows(pool, &PARENTS, school_id).await?,
+            parent_students: load_rows(pool, &PARENT_STUDENTS, school_id).await?,
+            classes: load_rows(pool, &CLASSES, school_id).await?,
+            class_students: load_rows(pool, &CLASS_STUDENTS, school_id).await?,
+            class_teachers: load_rows(pool, &CLASS_TEACHERS, school_id).await?,
+            groups: load_rows(pool, &GROUPS, school_id).await?,
+            group_students: load_rows(pool, &GROUP_STUDENTS, school_id).await?,
         })
     }
 
@@ -166,16 +118,27 @@ impl Store {
     }
 }
 
-/// One table's rows of one school, in the order the query gives.
+/// One table's rows of one school, sorted by its key; read by column name, so the row type's
+/// fields are the spec's columns.
 async fn load_rows<T>(
     pool: &PgPool,
-    sql: &'static str,
+    spec: &TableSpec,
     school_id: SchoolId,
 ) -> Result<Vec<T>, StoreError>
 where
     T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
 {
-    Ok(sqlx::query_as(sql).bind(school_id).fetch_all(pool).await?)
+    let columns: Vec<&str> = spec.all_columns().collect();
+    let sql = format!(
+        "SELECT {} FROM {} WHERE school_id = $1 ORDER BY {}",
+        columns.join(", "),
+        spec.name,
+        spec.keys.join(", ")
+    );
+    Ok(sqlx::query_as(AssertSqlSafe(sql))
+        .bind(school_id)
+        .fetch_all(pool)
+        .await?)
 }
 
 impl Store {
@@ -186,15 +149,15 @@ impl Store {
         entity: ExcludedEntity,
         id: i64,
     ) -> Result<Option<i64>, StoreError> {
-        let (table, key) = match entity {
-            ExcludedEntity::Student => ("students", "student_id"),
-            ExcludedEntity::Teacher => ("teachers", "staff_id"),
-            ExcludedEntity::Parent => ("parents", "person_id"),
-            ExcludedEntity::Class => ("classes", "class_id"),
-            ExcludedEntity::Group => ("groups", "group_id"),
-            ExcludedEntity::Collection => return Ok(None),
+        // An entity with history is one with a roster table; a `collection` has none.
+        let Some(spec) = entity_spec(entity) else {
+            return Ok(None);
         };
-        let sql = format!("SELECT changed_in_run FROM {table} WHERE school_id = $1 AND {key} = $2");
+        let table = spec.table;
+        let sql = format!(
+            "SELECT {} FROM {} WHERE school_id = $1 AND {} = $2",
+            table.run_column, table.name, table.keys[0]
+        );
         Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(school_id)
             .bind(id)

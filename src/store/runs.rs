@@ -88,26 +88,26 @@ pub(super) async fn insert_run<'e>(
     executor: impl PgExecutor<'e>,
     record: &RunRecord,
 ) -> Result<i64, StoreError> {
-    let run_id = sqlx::query_scalar(
+    let run_id = sqlx::query_scalar!(
         "INSERT INTO sync_runs (school_id, started_at, finished_at, trigger, status, added, \
          changed, removed, excluded, dropped, accepted_removals, scheduled_for, error, \
          sso_missing_email) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING run_id",
+        record.school_id,
+        record.started_at,
+        record.finished_at,
+        record.trigger.as_str(),
+        record.status.as_str(),
+        json(&record.added),
+        json(&record.changed),
+        json(&record.removed),
+        json(&record.excluded),
+        json(&record.dropped),
+        record.accepted_removals,
+        record.scheduled_for,
+        record.error.as_deref(),
+        record.sso_missing_email.as_ref().map(json),
     )
-    .bind(record.school_id)
-    .bind(record.started_at)
-    .bind(record.finished_at)
-    .bind(record.trigger.as_str())
-    .bind(record.status.as_str())
-    .bind(json(&record.added))
-    .bind(json(&record.changed))
-    .bind(json(&record.removed))
-    .bind(json(&record.excluded))
-    .bind(json(&record.dropped))
-    .bind(record.accepted_removals)
-    .bind(record.scheduled_for)
-    .bind(&record.error)
-    .bind(record.sso_missing_email.as_ref().map(json))
     .fetch_one(executor)
     .await?;
     Ok(run_id)
@@ -126,12 +126,12 @@ impl Store {
         school_id: SchoolId,
         scheduled_for: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let recorded = sqlx::query_scalar(
+        let recorded = sqlx::query_scalar!(
             "SELECT EXISTS (SELECT 1 FROM sync_runs WHERE school_id = $1 AND scheduled_for = $2 \
-             AND status <> 'failed')",
+             AND status <> 'failed') AS \"recorded!\"",
+            school_id,
+            scheduled_for,
         )
-        .bind(school_id)
-        .bind(scheduled_for)
         .fetch_one(&self.pool)
         .await?;
         Ok(recorded)

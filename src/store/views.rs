@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
+use super::tables::{EXCLUSIONS, ROSTER_SPECS, TEACHERS};
 use super::{Store, StoreError, schema};
+use crate::roster::{RosterParent, RosterTeacher};
 use crate::snapshot::SchoolId;
 
 /// One class as the export has it: `staff_ids` holds every teacher, the main one included.
@@ -24,24 +26,17 @@ pub struct ExportClass {
 /// A student as the export has it: exactly the roster row.
 pub type ExportStudent = crate::roster::RosterStudent;
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// A teacher as the export has it: the roster row and the room an operator set.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportTeacher {
-    pub staff_id: i64,
-    pub title: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub email: Option<String>,
+    pub teacher: RosterTeacher,
     pub room: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// A parent as the export has it: the roster row and the parent's children.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportParent {
-    pub person_id: i64,
-    pub title: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
+    pub parent: RosterParent,
     pub student_ids: Vec<i64>,
 }
 
@@ -57,71 +52,101 @@ pub struct ExportGroup {
 /// export never sits whole in memory.
 pub type RowStream<'a, T> = futures::stream::BoxStream<'a, Result<T, StoreError>>;
 
-impl Store {
-    /// One school's rows of an export query (`$1` is the school), streamed.
-    fn school_rows<'a, T>(&'a self, sql: &'static str, school_id: SchoolId) -> RowStream<'a, T>
-    where
-        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin + 'a,
-    {
-        sqlx::query_as(sql)
-            .bind(school_id)
-            .fetch(&self.pool)
-            .map(|row| row.map_err(StoreError::from))
-            .boxed()
-    }
+/// One export query's rows, streamed.
+fn streamed<'a, T: 'a>(
+    rows: impl futures::Stream<Item = Result<T, sqlx::Error>> + Send + 'a,
+) -> RowStream<'a, T> {
+    rows.map(|row| row.map_err(StoreError::from)).boxed()
+}
 
+impl Store {
     pub fn export_classes(&self, school_id: SchoolId) -> RowStream<'_, ExportClass> {
-        self.school_rows(
-            "SELECT c.class_id, c.name, c.subject, c.kind, \
+        streamed(
+            sqlx::query_as!(
+                ExportClass,
+                "SELECT c.class_id, c.name, c.subject, c.kind, \
                (SELECT min(ct.staff_id) FROM class_teachers ct \
                  WHERE ct.school_id = c.school_id AND ct.class_id = c.class_id AND ct.is_main) \
                  AS main_teacher_staff_id, \
                ARRAY(SELECT ct.staff_id FROM class_teachers ct \
                  WHERE ct.school_id = c.school_id AND ct.class_id = c.class_id \
-                 ORDER BY ct.staff_id) AS staff_ids, \
+                 ORDER BY ct.staff_id) AS \"staff_ids!\", \
                ARRAY(SELECT cs.student_id FROM class_students cs \
                  WHERE cs.school_id = c.school_id AND cs.class_id = c.class_id \
-                 ORDER BY cs.student_id) AS student_ids \
+                 ORDER BY cs.student_id) AS \"student_ids!\" \
              FROM classes c WHERE c.school_id = $1 ORDER BY c.class_id",
-            school_id,
+                school_id,
+            )
+            .fetch(&self.pool),
         )
     }
 
     pub fn export_students(&self, school_id: SchoolId) -> RowStream<'_, ExportStudent> {
-        self.school_rows(
-            "SELECT student_id, first_name, last_name, date_of_birth, tutor_group, year_group \
+        streamed(
+            sqlx::query_as!(
+                ExportStudent,
+                "SELECT student_id, first_name, last_name, date_of_birth, tutor_group, year_group \
              FROM students WHERE school_id = $1 ORDER BY student_id",
-            school_id,
+                school_id,
+            )
+            .fetch(&self.pool),
         )
     }
 
     pub fn export_teachers(&self, school_id: SchoolId) -> RowStream<'_, ExportTeacher> {
-        self.school_rows(
+        let rows = sqlx::query!(
             "SELECT staff_id, title, first_name, last_name, email, room \
              FROM teachers WHERE school_id = $1 ORDER BY staff_id",
             school_id,
         )
+        .map(|row| ExportTeacher {
+            teacher: RosterTeacher {
+                staff_id: row.staff_id,
+                title: row.title,
+                first_name: row.first_name,
+                last_name: row.last_name,
+                email: row.email,
+            },
+            room: row.room,
+        });
+        streamed(rows.fetch(&self.pool))
     }
 
     pub fn export_parents(&self, school_id: SchoolId) -> RowStream<'_, ExportParent> {
-        self.school_rows(
+        let rows = sqlx::query!(
             "SELECT p.person_id, p.title, p.first_name, p.last_name, p.email, p.phone, \
                ARRAY(SELECT ps.student_id FROM parent_students ps \
                  WHERE ps.school_id = p.school_id AND ps.person_id = p.person_id \
-                 ORDER BY ps.student_id) AS student_ids \
+                 ORDER BY ps.student_id) AS \"student_ids!\" \
              FROM parents p WHERE p.school_id = $1 ORDER BY p.person_id",
             school_id,
         )
+        .map(|row| ExportParent {
+            parent: RosterParent {
+                person_id: row.person_id,
+                title: row.title,
+                first_name: row.first_name,
+                last_name: row.last_name,
+                email: row.email,
+                phone: row.phone,
+            },
+            student_ids: row.student_ids,
+        });
+        streamed(rows.fetch(&self.pool))
     }
 
     pub fn export_groups(&self, school_id: SchoolId) -> RowStream<'_, ExportGroup> {
-        self.school_rows(
-            "SELECT g.group_id, g.name, g.kind, \
+        streamed(
+            sqlx::query_as!(
+                ExportGroup,
+                "SELECT g.group_id, g.name, g.kind, \
                ARRAY(SELECT gs.student_id FROM group_students gs \
                  WHERE gs.school_id = g.school_id AND gs.group_id = g.group_id \
-                 ORDER BY gs.student_id) AS student_ids \
+                 ORDER BY gs.student_id) AS \"student_ids!\" \
              FROM groups g WHERE g.school_id = $1 ORDER BY g.group_id",
-            school_id,
+                school_id,
+            )
+            .fetch(&self.pool),
         )
     }
 }
@@ -156,42 +181,46 @@ pub struct MissingEmail {
 
 impl Store {
     pub async fn run_history(&self, school_id: SchoolId) -> Result<RunHistory, StoreError> {
-        let latest: Option<LatestRun> = sqlx::query_as(
+        let latest = sqlx::query_as!(
+            LatestRun,
             "SELECT run_id, status, trigger, started_at, finished_at, error FROM sync_runs \
              WHERE school_id = $1 ORDER BY run_id DESC LIMIT 1",
+            school_id,
         )
-        .bind(school_id)
         .fetch_optional(&self.pool)
         .await?;
-        let (last_success_at, refused_pending): (Option<DateTime<Utc>>, bool) = sqlx::query_as(
+        let past = sqlx::query!(
             "SELECT (SELECT max(finished_at) FROM sync_runs \
-                      WHERE school_id = $1 AND status = 'succeeded'), \
+                      WHERE school_id = $1 AND status = 'succeeded') AS last_success_at, \
                     EXISTS (SELECT 1 FROM sync_runs r WHERE r.school_id = $1 \
                       AND r.status = 'refused' AND r.run_id > coalesce((SELECT max(run_id) \
-                        FROM sync_runs WHERE school_id = $1 AND status = 'succeeded'), 0))",
+                        FROM sync_runs WHERE school_id = $1 AND status = 'succeeded'), 0)) \
+                      AS \"refused_pending!\"",
+            school_id,
         )
-        .bind(school_id)
         .fetch_one(&self.pool)
         .await?;
         Ok(RunHistory {
             latest,
-            last_success_at,
-            refused_pending,
+            last_success_at: past.last_success_at,
+            refused_pending: past.refused_pending,
         })
     }
 
     /// Counted in the roster as it stands (what the latest successful run wrote).
     pub async fn missing_email(&self, school_id: SchoolId) -> Result<MissingEmail, StoreError> {
-        let (parents, teachers): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM parents WHERE school_id = $1 AND email IS NULL), \
-                    (SELECT count(*) FROM teachers WHERE school_id = $1 AND email IS NULL)",
+        let counts = sqlx::query!(
+            "SELECT (SELECT count(*) FROM parents WHERE school_id = $1 AND email IS NULL) \
+                      AS \"parents!\", \
+                    (SELECT count(*) FROM teachers WHERE school_id = $1 AND email IS NULL) \
+                      AS \"teachers!\"",
+            school_id,
         )
-        .bind(school_id)
         .fetch_one(&self.pool)
         .await?;
         Ok(MissingEmail {
-            parents: u64::try_from(parents).unwrap_or(0),
-            teachers: u64::try_from(teachers).unwrap_or(0),
+            parents: u64::try_from(counts.parents).unwrap_or(0),
+            teachers: u64::try_from(counts.teachers).unwrap_or(0),
         })
     }
 }
@@ -211,7 +240,6 @@ pub struct DatabaseReadiness {
 }
 
 /// One row of [`Store::readiness`]'s question about the role.
-#[derive(sqlx::FromRow)]
 struct RoleFacts {
     role: String,
     schema: String,
@@ -243,29 +271,28 @@ impl RoleFacts {
 }
 
 /// Tables a run reads and writes, every one with SELECT, INSERT, UPDATE and DELETE (a run only
-/// reads `roster_edits`; `deploy/grants.sql` gives all four on every table).
-const RUN_TABLES: [&str; 18] = [
-    "sync_runs",
-    "students",
-    "teachers",
-    "retained_rooms",
-    "parents",
-    "parent_students",
-    "classes",
-    "class_students",
-    "class_teachers",
-    "groups",
-    "group_students",
-    "exclusions",
-    "record_history",
-    "roster_fingerprints",
-    "roster_edits",
-    // A daemon's run claims and serves control requests, uses approvals, and a refused run
-    // records what it would have removed.
-    "control_requests",
-    "removal_approvals",
-    "refused_removals",
-];
+/// reads `roster_edits`; `deploy/grants.sql` gives all four on every table): the run records,
+/// every table the sync writes (teachers' put-aside rooms beside them), history, fingerprints,
+/// and the control tables (a daemon's run claims and serves control requests, uses approvals,
+/// and a refused run records what it would have removed).
+fn run_tables() -> Vec<&'static str> {
+    let mut tables = vec!["sync_runs"];
+    for spec in ROSTER_SPECS.into_iter().chain([&EXCLUSIONS]) {
+        tables.push(spec.name);
+        if spec.name == TEACHERS.name {
+            tables.push("retained_rooms");
+        }
+    }
+    tables.extend([
+        "record_history",
+        "roster_fingerprints",
+        "roster_edits",
+        "control_requests",
+        "removal_approvals",
+        "refused_removals",
+    ]);
+    tables
+}
 
 impl Store {
     /// Compares the applied migrations with this binary's and asks Postgres, privilege by
@@ -279,8 +306,8 @@ impl Store {
             }
             Err(e) => return Err(e),
         };
-        let missing_privileges: Vec<String> = sqlx::query_scalar(
-            "SELECT missing FROM ( \
+        let missing_privileges: Vec<String> = sqlx::query_scalar!(
+            "SELECT missing AS \"missing!\" FROM ( \
                SELECT p.privilege || ' on ' || t.name AS missing, t.n AS table_order, \
                       p.n AS privilege_order \
                  FROM unnest($1::text[]) WITH ORDINALITY AS t(name, n) \
@@ -295,22 +322,23 @@ impl Store {
                SELECT 'TEMPORARY on database ' || current_database(), 1001, 0 \
                 WHERE NOT has_database_privilege(current_database(), 'TEMPORARY') \
              ) m ORDER BY table_order, privilege_order",
+            &run_tables() as &[&str],
         )
-        .bind(RUN_TABLES.as_slice())
         .fetch_all(&self.pool)
         .await?;
         // Owning the schema includes being a member of its owner (e.g. `pg_database_owner`, which
         // owns `public` and has the database's owner as member).
-        let role: Option<RoleFacts> = sqlx::query_as(
-            "SELECT current_user::text AS role, n.nspname::text AS schema, \
-                    r.rolsuper AS superuser, \
-                    pg_has_role(current_user, n.nspowner, 'USAGE') AS owns_schema, \
+        let role = sqlx::query_as!(
+            RoleFacts,
+            "SELECT current_user::text AS \"role!\", n.nspname::text AS \"schema!\", \
+                    r.rolsuper AS \"superuser!\", \
+                    pg_has_role(current_user, n.nspowner, 'USAGE') AS \"owns_schema!\", \
                     coalesce(has_table_privilege(to_regclass($1), \
-                      'INSERT, UPDATE, DELETE, TRUNCATE'), false) AS writes_migrations \
+                      'INSERT, UPDATE, DELETE, TRUNCATE'), false) AS \"writes_migrations!\" \
                FROM pg_roles r, pg_namespace n \
               WHERE r.rolname = current_user AND n.nspname = current_schema()",
+            schema::MIGRATOR.table_name.as_ref(),
         )
-        .bind(schema::MIGRATOR.table_name.as_ref())
         .fetch_optional(&self.pool)
         .await?;
         Ok(DatabaseReadiness {
