@@ -1,6 +1,6 @@
 //! The HTTP side of the Bromcom client: one school's nine entities fetched concurrently, each
 //! page by page until a short page, every request under one process-wide cap, transient faults
-//! retried with backoff, fatal answers (401/403/404) reported at once ([`super::retry`] sorts
+//! retried with backoff, fatal answers (401/403/404) reported at once (`retry.rs` sorts
 //! each failure and says how long to wait). Each body is read into typed rows by
 //! [`super::page`] as soon as it is in, and let go.
 

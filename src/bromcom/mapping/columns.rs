@@ -60,7 +60,7 @@ pub const SUBJECT_NAME: &str = "subjectName";
 pub const COLLECTION_TYPE_NAME: &str = "collectionTypeName";
 pub const COLLECTION_ROLE_TYPE_DESCRIPTION: &str = "collectionRoleTypeDescription";
 
-/// What a [`BadRow`] says of a text field over its length limit; eligibility turns such a row
+/// What a [`BadRow`](crate::snapshot::BadRow) says of a text field over its length limit; eligibility turns such a row
 /// into a `text_too_long` exclusion naming the field.
 pub const TEXT_TOO_LONG: &str = "is longer than its length limit";
 

@@ -1,13 +1,13 @@
 //! Reading Bromcom rows into the typed [`Snapshot`](crate::snapshot::Snapshot), in two halves
 //! on either side of one seam:
 //!
-//! - the column contract ([`columns`]): every Bromcom column name bromsync reads, which of them
+//! - the column contract (`columns.rs`): every Bromcom column name bromsync reads, which of them
 //!   each entity reads, and the longest text each may hold. When a real partner account confirms
 //!   or corrects a name, that file alone changes;
-//! - the decoding engine, which knows no column by name: one JSON value as the readers see it
-//!   and what it reads as ([`field`]: IDs, text, dates, flags, the cap on a string's size), and
-//!   one row read as it is parsed into its typed row or a bad row ([`row`]: key matching, the
-//!   page's memo of keys, each entity's reader).
+//! - the decoding engine, which spells no column name of its own: one JSON value as the readers
+//!   see it and what it reads as (`field.rs`: IDs, text, dates, flags, the cap on a string's
+//!   size), and one row read as it is parsed into its typed row or a bad row (`row.rs`: key
+//!   matching, the page's memo of keys, each entity's reader).
 //!
 //! Rows are read straight from the page's JSON text as it is parsed ([`RowSeed`]): each key is
 //! matched against the entity's columns, unknown columns are skipped unread, and strings without
