@@ -60,9 +60,9 @@ pub const SUBJECT_NAME: &str = "subjectName";
 pub const COLLECTION_TYPE_NAME: &str = "collectionTypeName";
 pub const COLLECTION_ROLE_TYPE_DESCRIPTION: &str = "collectionRoleTypeDescription";
 
-/// What a [`BadRow`](crate::snapshot::BadRow) says of a text field over its length limit; eligibility turns such a row
-/// into a `text_too_long` exclusion naming the field.
-pub const TEXT_TOO_LONG: &str = "is longer than its length limit";
+/// What a bad row says of a text field over its length limit (the snapshot owns the words, so
+/// that eligibility reads them without knowing the client).
+pub const TEXT_TOO_LONG: &str = crate::snapshot::BadRow::TEXT_TOO_LONG;
 
 /// The longest text each column may hold, in characters once cleaned (`docs/security.md`
 /// has the table). A row with a longer value is excluded as `text_too_long`: a name of
