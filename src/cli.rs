@@ -14,7 +14,7 @@ use crate::report::print_outcome;
 use crate::roster::ExcludedEntity;
 use crate::snapshot::SchoolId;
 use crate::store::{Store, Trigger};
-use crate::sync::{Hook, RunHooks, RunRequest, SyncContext};
+use crate::sync::{RunHooks, RunRequest, SyncContext};
 use crate::telemetry::{self, LogFormat};
 use crate::why;
 
@@ -305,16 +305,24 @@ pub async fn context(settings: &Settings) -> Result<SyncContext, CommandError> {
 /// before it writes ([`RunHooks::before_commit`]). The integration tests that signal or kill
 /// the process itself in the middle of a write (`tests/it/daemon.rs`, `tests/it/faults.rs`)
 /// have no other way in; a test that can run in-process sets the hook through the library.
+/// Only in builds with the test tooling (the `sim` feature): the production build
+/// (`--no-default-features`) carries no hook and reads no such variable.
+#[cfg(feature = "sim")]
 fn hooks_for_tests() -> RunHooks {
     let pause = std::env::var("TEST_BROMSYNC_PAUSE_BEFORE_COMMIT_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
         .map(std::time::Duration::from_millis);
     RunHooks {
-        before_commit: pause.map(|pause| -> Hook {
+        before_commit: pause.map(|pause| -> crate::sync::Hook {
             std::sync::Arc::new(move || Box::pin(tokio::time::sleep(pause)))
         }),
     }
+}
+
+#[cfg(not(feature = "sim"))]
+fn hooks_for_tests() -> RunHooks {
+    RunHooks::default()
 }
 
 async fn sync_command(settings: &Settings, args: &SyncArgs) -> u8 {

@@ -125,3 +125,13 @@ pub struct BadRow {
     pub field: String,
     pub problem: String,
 }
+
+impl BadRow {
+    /// The problem of a text field over its length limit: eligibility turns such a row into a
+    /// `text_too_long` exclusion naming the field, not an `invalid_record`.
+    pub const TEXT_TOO_LONG: &'static str = "is longer than its length limit";
+
+    pub fn is_too_long(&self) -> bool {
+        self.problem == Self::TEXT_TOO_LONG
+    }
+}

@@ -10,6 +10,7 @@ pub mod mapping;
 mod page;
 pub mod probe;
 mod redact;
+mod retry;
 mod slots;
 
 pub use client::Client;

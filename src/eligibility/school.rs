@@ -64,7 +64,7 @@ fn split_bad_rows(bad_rows: &[BadRow], dropped: &mut Dropped) -> BadFields {
             EntityKind::Collections => Some(&mut fields.collections),
             _ => None,
         };
-        let too_long = row.problem == crate::bromcom::mapping::TEXT_TOO_LONG;
+        let too_long = row.is_too_long();
         match (by_id, row.id) {
             (Some(by_id), Some(id)) if too_long => by_id.entry(id).or_default().push(format!(
                 "{}{}",

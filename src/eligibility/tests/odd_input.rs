@@ -403,7 +403,7 @@ fn explain_stops_a_few_levels_down() {
 #[test]
 fn a_field_over_its_length_limit_is_text_too_long_naming_the_field() {
     let too_long = |entity, id, field: &str| BadRow {
-        problem: crate::bromcom::mapping::TEXT_TOO_LONG.to_owned(),
+        problem: crate::snapshot::BadRow::TEXT_TOO_LONG.to_owned(),
         ..bad(entity, id, field)
     };
     let mut school = example_one();
