@@ -1,5 +1,5 @@
 //! The commands an operator types: `sync`, `run`, `migrate`, `why`, `export`, `status`,
-//! `check`, `history`, `demo`, `sim` (the operator views live in [`crate::ops`]). Each prints
+//! `check`, `history`, `user`, `demo`, `sim` (the operator views live in [`crate::ops`]). Each prints
 //! counts and IDs, never names (but for export's CSV, which is the roster by design); each exits
 //! non-zero when something went wrong, and says what.
 
@@ -108,6 +108,13 @@ needs fixing (printed); 2 the configuration or arguments were refused."
 printed (also when there is no history); 1 the database cannot be read; 2 the school is not configured."
     )]
     History(crate::ops::history::HistoryArgs),
+    /// The Data Dashboard's users: add, remove, list, reset (printing a one-time password).
+    #[command(
+        subcommand,
+        after_help = "Exit codes: 0 done; 1 the database failed or there is no such user; 2 the \
+arguments were refused (or the name is taken)."
+    )]
+    User(crate::web::users::UserCommand),
     /// Ask the running daemons to sync every school (or those named) now: recorded in the
     /// database, heard by every daemon, each school run once by whichever takes it first.
     #[command(
@@ -236,6 +243,10 @@ async fn dispatch(cli: Cli) -> u8 {
         },
         Command::Approve(args) => match load_settings(cli.config.as_ref()) {
             Ok(settings) => ops_exit(crate::control::approve(&settings, &args).await),
+            Err(e) => ended(&e),
+        },
+        Command::User(command) => match load_settings(cli.config.as_ref()) {
+            Ok(settings) => crate::web::users::run(&settings, &command).await,
             Err(e) => ended(&e),
         },
         #[cfg(feature = "sim")]

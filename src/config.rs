@@ -34,6 +34,8 @@ pub struct Settings {
     #[serde(default)]
     pub http: HttpSettings,
     #[serde(default)]
+    pub dashboard: DashboardSettings,
+    #[serde(default)]
     pub schools: Vec<SchoolSettings>,
 }
 
@@ -90,6 +92,110 @@ impl HttpSettings {
         if self.header_read_timeout_secs == 0 {
             return Err(invalid(
                 "http.header_read_timeout_secs",
+                "must be at least 1 (seconds)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The Data Dashboard (docs/dashboard.md): off unless `listen` is set. It speaks plain HTTP for
+/// a reverse proxy that holds the TLS; it listens on loopback unless `allow_remote` says
+/// otherwise (as `[http]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardSettings {
+    pub listen: Option<std::net::SocketAddr>,
+    pub allow_remote: bool,
+    /// The address users reach it at through the proxy; an `https` one makes the session
+    /// cookie `Secure`.
+    pub public_url: Option<String>,
+    /// How long a session lasts after login, in seconds.
+    pub session_ttl_secs: u64,
+    /// Failed logins in a row (within `lockout_secs`) after which a name is locked.
+    pub lock_after_failures: u32,
+    /// How long a locked name stays locked, in seconds.
+    pub lockout_secs: u64,
+    pub max_connections: usize,
+    pub header_read_timeout_secs: u64,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        DashboardSettings {
+            listen: None,
+            allow_remote: false,
+            public_url: None,
+            session_ttl_secs: 8 * 3600,
+            lock_after_failures: 10,
+            lockout_secs: 15 * 60,
+            max_connections: 64,
+            header_read_timeout_secs: 10,
+        }
+    }
+}
+
+impl DashboardSettings {
+    /// Whether users reach the dashboard over https (through the proxy).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
+    }
+
+    pub fn limits(&self) -> crate::http::Limits {
+        crate::http::Limits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(addr) = self.listen
+            && !addr.ip().to_canonical().is_loopback()
+            && !self.allow_remote
+        {
+            return Err(invalid(
+                "dashboard.listen",
+                format!(
+                    "{addr} is not a loopback address; the dashboard speaks plain HTTP and belongs \
+                     behind a reverse proxy that holds the TLS on the same host; listen on \
+                     127.0.0.1 or ::1, or set dashboard.allow_remote = true if the proxy is elsewhere"
+                ),
+            ));
+        }
+        if let Some(url) = &self.public_url {
+            let parsed = url::Url::parse(url).map_err(|_| {
+                invalid(
+                    "dashboard.public_url",
+                    format!("`{}` is not a URL", clip(url)),
+                )
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(invalid(
+                    "dashboard.public_url",
+                    "must start with https:// (or http:// for a trial on one machine)",
+                ));
+            }
+        }
+        if self.session_ttl_secs < 60 {
+            return Err(invalid(
+                "dashboard.session_ttl_secs",
+                "must be at least 60 (seconds)",
+            ));
+        }
+        if self.lock_after_failures == 0 {
+            return Err(invalid(
+                "dashboard.lock_after_failures",
+                "must be at least 1",
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(invalid("dashboard.max_connections", "must be at least 1"));
+        }
+        if self.header_read_timeout_secs == 0 {
+            return Err(invalid(
+                "dashboard.header_read_timeout_secs",
                 "must be at least 1 (seconds)",
             ));
         }
@@ -452,6 +558,7 @@ impl Settings {
             ));
         }
         self.http.validate()?;
+        self.dashboard.validate()?;
         check_guard("sync.removal_guard", &self.sync.removal_guard)?;
         let mut seen = HashSet::new();
         for (index, school) in self.schools.iter().enumerate() {
@@ -689,5 +796,35 @@ mod tests {
         ));
         assert!(message.contains("database.max_connections"), "{message}");
         assert!(message.len() < 400, "{message}");
+    }
+
+    #[test]
+    fn the_dashboard_is_off_unless_set_on_loopback_unless_allowed_and_secure_over_https() {
+        let with = |section: &str| {
+            GOOD.replace(
+                "[[schools]]\n        id = 20001",
+                &format!("{section}\n[[schools]]\n        id = 20001"),
+            )
+        };
+        let settings = from_toml(&with("")).expect("loads");
+        assert_eq!(settings.dashboard.listen, None);
+        let message = refused(&with("[dashboard]\nlisten = \"0.0.0.0:8088\""));
+        assert!(message.contains("dashboard.listen"), "{message}");
+        let settings = from_toml(&with(
+            "[dashboard]\nlisten = \"0.0.0.0:8088\"\nallow_remote = true\npublic_url = \"https://d.example.org\"",
+        ))
+        .expect("loads");
+        assert!(settings.dashboard.secure_cookies());
+        let settings = from_toml(&with("[dashboard]\nlisten = \"127.0.0.1:8088\"")).expect("loads");
+        assert!(!settings.dashboard.secure_cookies());
+        for (bad, key) in [
+            ("public_url = \"ftp://x\"", "dashboard.public_url"),
+            ("public_url = \"not a url\"", "dashboard.public_url"),
+            ("session_ttl_secs = 5", "dashboard.session_ttl_secs"),
+            ("lock_after_failures = 0", "dashboard.lock_after_failures"),
+        ] {
+            let message = refused(&with(&format!("[dashboard]\n{bad}")));
+            assert!(message.contains(key), "{bad}: {message}");
+        }
     }
 }

@@ -40,4 +40,5 @@ pub mod sync;
 pub mod telemetry;
 pub mod text;
 pub mod trigger;
+pub mod web;
 pub mod why;

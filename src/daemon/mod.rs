@@ -63,6 +63,10 @@ pub async fn run_command(config_path: Option<&Path>, hooks: RunHooks) -> u8 {
         Ok(endpoints) => endpoints,
         Err(code) => return code,
     };
+    let dashboard = match serve_dashboard(&settings, &runner).await {
+        Ok(dashboard) => dashboard,
+        Err(code) => return code,
+    };
     let connecting = CancellationToken::new();
     let connector = {
         let runner = Arc::clone(&runner);
@@ -80,7 +84,7 @@ pub async fn run_command(config_path: Option<&Path>, hooks: RunHooks) -> u8 {
     connecting.cancel();
     watching.abort();
     listening.abort();
-    if let Some((stop, task)) = endpoints {
+    for (stop, task) in endpoints.into_iter().chain(dashboard) {
         stop.cancel();
         let _ = task.await;
     }
@@ -137,6 +141,42 @@ async fn serve_endpoints(
         header_read_timeout_secs = limits.header_read_timeout.as_secs(),
         "serving /healthz, /readyz and /metrics"
     );
+    Ok(Some((stop, task)))
+}
+
+/// With `[dashboard] listen`: the Data Dashboard served until the returned token is cancelled
+/// (reading the configuration the daemon started with). An address that cannot be bound stops
+/// the daemon at start (exit 1).
+async fn serve_dashboard(
+    settings: &crate::config::Settings,
+    runner: &Arc<SyncRunner>,
+) -> Result<Option<(CancellationToken, tokio::task::JoinHandle<()>)>, u8> {
+    let Some(addr) = settings.dashboard.listen else {
+        return Ok(None);
+    };
+    let listener = crate::http::bind(addr).await.map_err(|e| {
+        eprintln!("bromsync: cannot listen on {addr} (dashboard.listen): {e}");
+        exit::FAILED
+    })?;
+    let store: crate::web::StoreSource = {
+        let runner = Arc::clone(runner);
+        Arc::new(move || {
+            let runner = Arc::clone(&runner);
+            Box::pin(async move { runner.store().await.map_err(|e| e.to_string()) })
+        })
+    };
+    let dashboard = Arc::new(crate::web::Dashboard {
+        settings: Arc::new(settings.clone()),
+        store,
+    });
+    let stop = CancellationToken::new();
+    let task = crate::web::serve(
+        listener,
+        settings.dashboard.limits(),
+        dashboard,
+        stop.clone(),
+    );
+    info!(%addr, "serving the Data Dashboard");
     Ok(Some((stop, task)))
 }
 

@@ -53,7 +53,7 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The lock key: a fixed namespace text with the school ID, hashed by Postgres into one bigint.
-const LOCK_KEY_SQL: &str = "hashtextextended('bromsync:school:' || $1::text, 0)";
+pub(super) const LOCK_KEY_SQL: &str = "hashtextextended('bromsync:school:' || $1::text, 0)";
 
 impl Store {
     /// Takes the school's lock without waiting; `None` when another runner holds it.

@@ -18,6 +18,7 @@ mod runs;
 mod schema;
 mod tables;
 mod views;
+mod web;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -41,6 +42,9 @@ pub use tables::ROSTER_TABLES;
 pub use views::{
     DatabaseReadiness, ExportClass, ExportGroup, ExportParent, ExportStudent, ExportTeacher,
     LatestRun, MissingEmail, RowStream, RunHistory,
+};
+pub use web::{
+    AuditRecord, DashboardRole, DashboardSession, DashboardUser, LoginFailures, Memberships, RunRow,
 };
 
 /// Why the store could not do what was asked. Texts never contain the database password.
