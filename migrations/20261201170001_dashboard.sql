@@ -24,9 +24,10 @@ CREATE TABLE dashboard_sessions (
 );
 CREATE INDEX dashboard_sessions_expiry ON dashboard_sessions (expires_at);
 
--- Failed logins by the name tried (known or not, so that a guess learns nothing).
+-- Failed logins by the name tried (known or not, so that a guess learns nothing), kept as the
+-- SHA-256 of the name: a password typed into the name field is not kept in the clear.
 CREATE TABLE dashboard_login_failures (
-    username       text        PRIMARY KEY,
+    name_digest    bytea       PRIMARY KEY,
     failures       integer     NOT NULL,
     last_failed_at timestamptz NOT NULL,
     locked_until   timestamptz

@@ -8,6 +8,13 @@ use chrono::{DateTime, Utc};
 use super::{Store, StoreError};
 use crate::snapshot::SchoolId;
 
+/// What the failed-login count is kept under: the name's SHA-256, never the name itself, since
+/// the name field sometimes receives a password.
+fn name_digest(username: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(username.as_bytes()).to_vec()
+}
+
 /// What a dashboard user may see: every school, or the schools they are given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DashboardRole {
@@ -209,8 +216,8 @@ impl Store {
             .bind(user)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM dashboard_login_failures WHERE username = $1")
-            .bind(username)
+        sqlx::query("DELETE FROM dashboard_login_failures WHERE name_digest = $1")
+            .bind(name_digest(username))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -301,9 +308,9 @@ impl Store {
     ) -> Result<LoginFailures, StoreError> {
         let row: Option<(i32, Option<DateTime<Utc>>)> = sqlx::query_as(
             "SELECT failures, locked_until FROM dashboard_login_failures \
-             WHERE username = $1 AND (last_failed_at > now() - $2 OR locked_until > now())",
+             WHERE name_digest = $1 AND (last_failed_at > now() - $2 OR locked_until > now())",
         )
-        .bind(username)
+        .bind(name_digest(username))
         .bind(window)
         .fetch_optional(&self.pool)
         .await?;
@@ -325,14 +332,14 @@ impl Store {
         lock_for: chrono::Duration,
     ) -> Result<LoginFailures, StoreError> {
         let (failures, locked_until): (i32, Option<DateTime<Utc>>) = sqlx::query_as(
-            "INSERT INTO dashboard_login_failures AS f (username, failures, last_failed_at) \
+            "INSERT INTO dashboard_login_failures AS f (name_digest, failures, last_failed_at) \
              VALUES ($1, 1, now()) \
-             ON CONFLICT (username) DO UPDATE SET \
+             ON CONFLICT (name_digest) DO UPDATE SET \
                failures = CASE WHEN f.last_failed_at > now() - $2 THEN f.failures + 1 ELSE 1 END, \
                last_failed_at = now() \
              RETURNING failures, locked_until",
         )
-        .bind(username)
+        .bind(name_digest(username))
         .bind(window)
         .fetch_one(&self.pool)
         .await?;
@@ -340,9 +347,9 @@ impl Store {
         if failures >= lock_after {
             let until: DateTime<Utc> = sqlx::query_scalar(
                 "UPDATE dashboard_login_failures SET locked_until = now() + $2 \
-                 WHERE username = $1 RETURNING locked_until",
+                 WHERE name_digest = $1 RETURNING locked_until",
             )
-            .bind(username)
+            .bind(name_digest(username))
             .bind(lock_for)
             .fetch_one(&self.pool)
             .await?;
@@ -358,8 +365,8 @@ impl Store {
     }
 
     pub async fn dashboard_login_succeeded(&self, username: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM dashboard_login_failures WHERE username = $1")
-            .bind(username)
+        sqlx::query("DELETE FROM dashboard_login_failures WHERE name_digest = $1")
+            .bind(name_digest(username))
             .execute(&self.pool)
             .await?;
         Ok(())

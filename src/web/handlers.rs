@@ -26,6 +26,8 @@ use crate::store::{DashboardSession, Decision, Store, StoredExclusion};
 const SLOW_FROM: u32 = 3;
 /// The longest a failed login is held back.
 const SLOWEST: Duration = Duration::from_secs(5);
+/// How the audit names a login attempt for a name that is no user's.
+const UNKNOWN_NAME: &str = "(unknown name)";
 /// How many runs the school page lists and charts.
 const RUNS_SHOWN: i64 = 40;
 /// How many IDs a group page lists (the rest are counted).
@@ -191,12 +193,23 @@ pub async fn login(dashboard: &Dashboard, store: &Store, call: &Call) -> Answer 
         Ok(failures) => failures,
         Err(e) => return store_failed(e),
     };
+    let found = match store.dashboard_password_hash(&username).await {
+        Ok(found) => found,
+        Err(e) => return store_failed(e),
+    };
+    // The audit names a user who exists; a name that is no user's may be anything typed into
+    // the field, a password among them, and is not kept.
+    let audited_name = if found.is_some() {
+        username.as_str()
+    } else {
+        UNKNOWN_NAME
+    };
     if failures
         .locked_until
         .is_some_and(|until| until > Utc::now())
     {
         let _ = store
-            .dashboard_audit(&username, "login refused (locked)", None, "")
+            .dashboard_audit(audited_name, "login refused (locked)", None, "")
             .await;
         return login_form(
             Some(call),
@@ -206,10 +219,6 @@ pub async fn login(dashboard: &Dashboard, store: &Store, call: &Call) -> Answer 
             StatusCode::TOO_MANY_REQUESTS,
         );
     }
-    let found = match store.dashboard_password_hash(&username).await {
-        Ok(found) => found,
-        Err(e) => return store_failed(e),
-    };
     // An unknown name is checked against a decoy, so that it takes as long as a known one.
     let hash = found
         .as_ref()
@@ -229,7 +238,7 @@ pub async fn login(dashboard: &Dashboard, store: &Store, call: &Call) -> Answer 
                 Err(e) => return store_failed(e),
             };
             let _ = store
-                .dashboard_audit(&username, "login failed", None, "")
+                .dashboard_audit(audited_name, "login failed", None, "")
                 .await;
             if after.failures >= SLOW_FROM {
                 let seconds = u64::from(after.failures - SLOW_FROM + 1);

@@ -374,6 +374,29 @@ async fn failed_logins_are_slowed_then_locked_even_for_the_right_password() {
         4
     );
     assert!(actions.contains(&("head".to_owned(), "login refused (locked)".to_owned())));
+
+    // A password typed into the name field is kept nowhere: the audit says "(unknown name)"
+    // and the failure count is kept under the name's digest.
+    let typed = "Secret-Typed-Into-The-Name-Field";
+    assert_eq!(
+        Browser::new(site.base.clone())
+            .log_in(typed, "x")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let actions = audit_actions(&site.db).await;
+    assert!(actions.contains(&("(unknown name)".to_owned(), "login failed".to_owned())));
+    let kept: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM dashboard_audit WHERE strpos(username || detail, $1) > 0) \
+              + (SELECT count(*) FROM dashboard_login_failures \
+                 WHERE strpos(encode(name_digest, 'escape'), $1) > 0)",
+    )
+    .bind(typed)
+    .fetch_one(site.db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(kept, 0);
 }
 
 #[tokio::test]
