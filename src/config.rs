@@ -781,6 +781,87 @@ mod tests {
     }
 
     #[test]
+    fn durations_are_read_in_their_documented_units() {
+        let text = GOOD.replace(
+            "[[schools]]\n        id = 20001",
+            "[sync]\nroom_retention_days = 3\nhistory_retention_days = 2\nfull_compare_every_hours = 5\n\
+             [daemon]\ngrace_period_secs = 7\ncontrol_poll_secs = 9\n[[schools]]\n        id = 20001",
+        );
+        let settings = from_toml(&text).expect("loads");
+        assert_eq!(
+            settings.sync.room_retention(),
+            Duration::from_secs(3 * 86_400)
+        );
+        assert_eq!(
+            settings.sync.history_retention(),
+            Duration::from_secs(2 * 86_400)
+        );
+        assert_eq!(
+            settings.sync.full_compare_every(),
+            Duration::from_secs(5 * 3_600)
+        );
+        assert_eq!(settings.daemon.grace_period(), Duration::from_secs(7));
+        assert_eq!(settings.daemon.control_poll(), Duration::from_secs(9));
+        let defaults = from_toml(GOOD).expect("loads");
+        assert_eq!(defaults.database.max_connections, 10);
+        assert_eq!(
+            defaults.sync.room_retention(),
+            Duration::from_secs(400 * 86_400)
+        );
+        assert_eq!(defaults.daemon.grace_period(), Duration::from_secs(30));
+        assert_eq!(defaults.daemon.control_poll(), Duration::from_secs(15));
+    }
+
+    #[test]
+    fn a_school_is_found_by_id_and_its_own_guard_wins() {
+        let text = GOOD
+            .replace(
+                "[[schools]]\n        id = 20001",
+                "[sync.removal_guard]\nmax_fraction = 0.5\nmax_count = 3\n[[schools]]\n        id = 20001",
+            )
+            .replace(
+                "names = \"legal\"",
+                "names = \"legal\"\nremoval_guard = { max_fraction = 0.2, max_count = 7 }",
+            );
+        let settings = from_toml(&text).expect("loads");
+        let first = settings.school(20001).expect("listed");
+        let second = settings.school(20002).expect("listed");
+        assert_eq!(first.id, 20001);
+        assert_eq!(second.id, 20002);
+        assert!(settings.school(20003).is_none());
+        let shared = RemovalGuard {
+            max_fraction: 0.5,
+            max_count: 3,
+        };
+        let own = RemovalGuard {
+            max_fraction: 0.2,
+            max_count: 7,
+        };
+        assert_eq!(settings.guard_of(first), shared);
+        assert_eq!(settings.guard_of(second), own);
+    }
+
+    #[test]
+    fn a_guard_fraction_outside_zero_to_one_is_refused_by_key() {
+        let message = refused(&GOOD.replace(
+            "[[schools]]\n        id = 20001",
+            "[sync.removal_guard]\nmax_fraction = 1.5\n[[schools]]\n        id = 20001",
+        ));
+        assert!(
+            message.contains("sync.removal_guard.max_fraction"),
+            "{message}"
+        );
+        let message = refused(&GOOD.replace(
+            "names = \"legal\"",
+            "names = \"legal\"\nremoval_guard = { max_fraction = -0.1 }",
+        ));
+        assert!(
+            message.contains("schools[1].removal_guard.max_fraction"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn an_echoed_value_is_clipped() {
         let zone = format!("Europe/{}", "A".repeat(400));
         let message = refused(&GOOD.replace("Europe/Dublin", &zone));

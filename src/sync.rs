@@ -736,6 +736,36 @@ mod tests {
     }
 
     #[test]
+    fn guard_limits_are_strict_exactly_at_the_limit_is_allowed() {
+        // "More than" the fraction and the count: removing exactly the limit is allowed.
+        let guard = RemovalGuard {
+            max_fraction: 0.10,
+            max_count: 5,
+        };
+        // 10 of 100 is exactly 10% (and over 5).
+        assert!(check_removals(&[change(100, 0, 10)], guard).is_empty());
+        assert_eq!(check_removals(&[change(100, 0, 11)], guard).len(), 1);
+        let guard = RemovalGuard {
+            max_fraction: 0.10,
+            max_count: 30,
+        };
+        // 30 of 100 is over 10% and exactly 30.
+        assert!(check_removals(&[change(100, 0, 30)], guard).is_empty());
+        assert_eq!(check_removals(&[change(100, 0, 31)], guard).len(), 1);
+    }
+
+    #[test]
+    fn guard_counts_added_rows_when_deciding_a_table_is_emptied() {
+        let guard = RemovalGuard::default();
+        // 3 rows, 2 leave and 1 arrives: 2 are left, nothing is emptied.
+        assert!(check_removals(&[change(3, 1, 2)], guard).is_empty());
+        let violations = check_removals(&[change(3, 0, 3), change(3, 1, 2)], guard);
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].existing, 3);
+        assert_eq!(violations[0].removed, 3);
+    }
+
+    #[test]
     fn guard_refuses_emptying_a_table_however_small() {
         let guard = RemovalGuard::default();
         let violations = check_removals(&[change(3, 0, 3)], guard);

@@ -294,3 +294,32 @@ fn example_13_name_choice_with_fallback_to_legal() {
     let fallback = decide(&school, today(), NameChoice::Preferred);
     assert_eq!(fallback.roster.students[0].first_name, "Amelia");
 }
+
+#[test]
+fn explain_counts_only_the_causes_beyond_those_it_spells_out() {
+    // Five causes are spelled out; "and N more" appears only when there are more than five.
+    let mut seen_exactly_five = false;
+    for extra in 0..7 {
+        let mut school = example_one();
+        school.students[0].data_processing_consent = None;
+        for id in 0..extra {
+            let mut fallen = student(5000 + id);
+            fallen.data_processing_consent = None;
+            school.students.push(fallen);
+            school.associates.push(member(MA1, 5000 + id));
+        }
+        let decision = run(&school);
+        let causes = caused_by(&decision, Class, MA1).len();
+        let text = explain(&decision.exclusions, Class, MA1).expect("the class fell out");
+        if causes > 5 {
+            assert!(
+                text.ends_with(&format!("; and {} more)", causes - 5)),
+                "{text}"
+            );
+        } else {
+            assert!(!text.contains("more"), "{causes} causes: {text}");
+        }
+        seen_exactly_five |= causes == 5;
+    }
+    assert!(seen_exactly_five);
+}

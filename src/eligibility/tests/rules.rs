@@ -522,3 +522,51 @@ fn pending_or_any_other_consent_than_granted_is_not_consent_for_students_and_con
         );
     }
 }
+
+#[test]
+fn a_repeated_link_stores_the_row_with_parental_responsibility_first() {
+    // A link repeated over several qualifying rows stores one with parental responsibility
+    // before one without, whatever the relationship's alphabet says and whatever the rows'
+    // order (the rule of `eligibility::contacts`, so the answer never depends on row order).
+    let rows = [
+        link(900, A, "Father", false),
+        link(900, A, "Step-Father", true),
+    ];
+    for order in [[0, 1], [1, 0]] {
+        let mut school = example_one();
+        school.contacts.push(contact(900));
+        school
+            .student_contacts
+            .extend(order.map(|i| rows[i].clone()));
+        let decision = run(&school);
+        assert_eq!(parent_ids(&decision), vec![900]);
+        let stored = &decision.roster.parent_students[0];
+        assert_eq!(stored.relationship, "Step-Father", "order {order:?}");
+        assert!(stored.parental_responsibility, "order {order:?}");
+    }
+}
+
+#[test]
+fn a_fallen_group_or_parent_names_its_own_fallen_students_not_another_records() {
+    // Student 5000 has no consent and falls. It is not the first student (A is): the group and
+    // the contact that lose it must name it, not whichever record comes first.
+    let mut school = example_one();
+    let mut fallen = student(5000);
+    fallen.data_processing_consent = None;
+    school.students.push(fallen);
+    school.collections.push(collection(50, "Red", "HOUSE"));
+    school.associates.push(member(50, 5000));
+    school.contacts.extend([contact(11), contact(12)]);
+    school
+        .student_contacts
+        .extend([link(11, A, "Mother", true), link(12, 5000, "Father", false)]);
+    let decision = run(&school);
+    assert_eq!(reasons(&decision, Group, 50), vec![NoStudents]);
+    assert_eq!(caused_by(&decision, Group, 50), vec![record(Student, 5000)]);
+    assert_eq!(parent_ids(&decision), vec![11]);
+    assert_eq!(reasons(&decision, Parent, 12), vec![NoEligibleChildren]);
+    assert_eq!(
+        caused_by(&decision, Parent, 12),
+        vec![record(Student, 5000)]
+    );
+}
