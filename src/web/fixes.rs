@@ -67,9 +67,9 @@ pub fn fix(reason: Reason) -> Fix {
             "Add the current students to the class or group in Bromcom, or fix why its students do not come through (open them here).",
         ),
         Reason::NoTeachers => (
-            "No main teacher who comes through",
+            "No teacher who comes through",
             "The class has no current teacher who comes through, so parents could book no one for it.",
-            "Give the class a main teacher in Bromcom (and check that the teacher has a title and consent).",
+            "Give the class a main teacher in Bromcom (and check that the teacher has a title and consent); if it has teachers, open them here to see why they do not come through.",
         ),
         Reason::NoEligibleChildren => (
             "No child who comes through",
