@@ -436,3 +436,41 @@ async fn a_request_for_a_school_already_running_is_served_by_one_more_run_after_
     daemon.stop(WITHIN).await;
     sim.shutdown().await;
 }
+
+/// A run that fails still serves the requests it claimed, with its run (the daemon's retries
+/// carry it on); the request does not wait for another run. cargo-mutants found nothing
+/// guarding this (docs/testing.md).
+#[tokio::test]
+async fn a_failed_run_marks_the_requests_it_claimed_served_by_it() {
+    use bromsync_sim::faults::{Fault, FaultPlan, FaultRule};
+    const SCHOOL: SchoolId = 20_061;
+    let db = TestDb::new().await;
+    let sim = start_sim(generated(61, &[SCHOOL], 40)).await;
+    sim.set_faults(FaultPlan::none().rule(FaultRule::new(Fault::Status(403)).school(SCHOOL)));
+    let ids = db
+        .store
+        .add_requests(&[SCHOOL], "tester")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ctx = bromsync::sync::SyncContext::new(db.store.clone(), client_for(&sim));
+    let mut request = request(SCHOOL);
+    request.requests = bromsync::sync::ServeRequests::Serve;
+    let outcome = bromsync::sync::run_school(&ctx, request).await;
+    assert!(outcome.is_err(), "{outcome:?}");
+    let failed: i64 = sqlx::query_scalar(
+        "SELECT run_id FROM sync_runs WHERE school_id = $1 AND status = 'failed'",
+    )
+    .bind(SCHOOL)
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (served_by, done): (Option<i64>, bool) = sqlx::query_as(
+        "SELECT served_by_run, done_at IS NOT NULL FROM control_requests WHERE request_id = $1",
+    )
+    .bind(ids[0])
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((served_by, done), (Some(failed), true));
+    sim.shutdown().await;
+}
