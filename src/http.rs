@@ -59,7 +59,7 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Serves until `stop` is cancelled.
+/// Serves `/healthz`, `/readyz` and `/metrics` until `stop` is cancelled.
 pub fn serve(
     listener: TcpListener,
     limits: Limits,
@@ -67,19 +67,42 @@ pub fn serve(
     ready: ReadyCheck,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let upkeep = {
-            let metrics = metrics.clone();
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(UPKEEP_EVERY) => metrics.run_upkeep(),
-                    }
+    let upkeep = {
+        let metrics = metrics.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(UPKEEP_EVERY) => metrics.run_upkeep(),
                 }
-            })
-        };
+            }
+        })
+    };
+    let server = serve_bounded(listener, limits, "health endpoint", stop, move |request| {
+        respond(request, metrics.clone(), Arc::clone(&ready))
+    });
+    tokio::spawn(async move {
+        server.await.ok();
+        upkeep.abort();
+    })
+}
+
+/// Serves each connection of `listener` with `respond`, within `limits`, until `stop` is
+/// cancelled: the one accept loop of both listeners (this one and the dashboard's). `name`
+/// says which listener in the log.
+pub fn serve_bounded<F, Fut>(
+    listener: TcpListener,
+    limits: Limits,
+    name: &'static str,
+    stop: CancellationToken,
+    respond: F,
+) -> JoinHandle<()>
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    tokio::spawn(async move {
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         let mut refusals = Refusals::default();
         loop {
@@ -88,7 +111,7 @@ pub fn serve(
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => stream,
                     Err(e) => {
-                        tracing::warn!("health endpoint: accepting a connection failed: {e}");
+                        tracing::warn!("{name}: accepting a connection failed: {e}");
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
@@ -96,14 +119,15 @@ pub fn serve(
             };
             let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
                 drop(stream);
-                refusals.one_more(limits.max_connections);
+                refusals.one_more(name, limits.max_connections);
                 continue;
             };
-            let (metrics, ready, stop) = (metrics.clone(), Arc::clone(&ready), stop.clone());
+            let (respond, stop) = (respond.clone(), stop.clone());
             tokio::spawn(async move {
                 let _slot = slot;
                 let service = hyper::service::service_fn(move |request| {
-                    respond(request, metrics.clone(), Arc::clone(&ready))
+                    let answer = respond(request);
+                    async move { Ok::<_, Infallible>(answer.await) }
                 });
                 let connection = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
@@ -116,7 +140,6 @@ pub fn serve(
                 }
             });
         }
-        upkeep.abort();
     })
 }
 
@@ -129,7 +152,7 @@ struct Refusals {
 }
 
 impl Refusals {
-    fn one_more(&mut self, cap: usize) {
+    fn one_more(&mut self, name: &'static str, cap: usize) {
         metrics::counter!(crate::metrics::HTTP_CONNECTIONS_REFUSED).increment(1);
         self.since_logged += 1;
         let now = tokio::time::Instant::now();
@@ -140,7 +163,7 @@ impl Refusals {
             tracing::warn!(
                 refused = self.since_logged,
                 max_connections = cap,
-                "health endpoint: connections over the cap closed at once"
+                "{name}: connections over the cap closed at once"
             );
             self.since_logged = 0;
             self.logged_at = Some(now);
@@ -152,11 +175,11 @@ async fn respond(
     request: Request<Incoming>,
     metrics: PrometheusHandle,
     ready: ReadyCheck,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
-        return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n"));
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
     }
-    Ok(match request.uri().path() {
+    match request.uri().path() {
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => match tokio::time::timeout(READY_WITHIN, ready()).await {
             Ok(true) => text(StatusCode::OK, "ready\n"),
@@ -177,7 +200,7 @@ async fn respond(
             StatusCode::NOT_FOUND,
             "not found: try /healthz, /readyz or /metrics\n",
         ),
-    })
+    }
 }
 
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {

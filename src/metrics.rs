@@ -56,7 +56,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
     );
     metrics::describe_counter!(
         HTTP_CONNECTIONS_REFUSED,
-        "Connections to /metrics, /healthz and /readyz closed at once because http.max_connections were open."
+        "Connections to the health endpoint ([http]) or the dashboard ([dashboard]) closed at once because that listener had max_connections open."
     );
     Ok(handle)
 }

@@ -1,31 +1,24 @@
-//! The dashboard's HTTP server: plain HTTP/1.1 for a reverse proxy that holds the TLS, bounded
-//! as the health server is ([`crate::http::Limits`]: connections at once, time to send headers,
-//! a connection's lifetime) and with bodies capped. Every answer carries a strict
+//! The dashboard's HTTP server: plain HTTP/1.1 for a reverse proxy that holds the TLS, on the
+//! health server's bounded accept loop ([`crate::http::serve_bounded`]: connections at once,
+//! time to send headers, a connection's lifetime) and with bodies capped. Every answer carries a strict
 //! Content-Security-Policy (no inline script or style: the one stylesheet is served from the
 //! binary) and is never cached; every page but the login form needs a session, every POST
 //! the session's CSRF token; a school a user is not given is a 404, as if it did not exist.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::auth;
 use super::handlers;
 use super::reply::{Answer, Call, Dashboard, SESSION_COOKIE, failed, plain, redirect};
-
-/// How long a connection may live, however busy (as the health server's).
-const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
 /// A form body larger than this is refused: the largest form is a login.
 const MAX_BODY: usize = 16 * 1024;
@@ -42,43 +35,9 @@ pub fn serve(
     dashboard: Arc<Dashboard>,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let slots = Arc::new(Semaphore::new(limits.max_connections));
-        loop {
-            let stream = tokio::select! {
-                _ = stop.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        tracing::warn!("dashboard: accepting a connection failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-            };
-            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                // Over the cap: closed at once, as the health server does.
-                drop(stream);
-                continue;
-            };
-            let (dashboard, stop) = (Arc::clone(&dashboard), stop.clone());
-            tokio::spawn(async move {
-                let _slot = slot;
-                let service = hyper::service::service_fn(move |request| {
-                    let dashboard = Arc::clone(&dashboard);
-                    async move { Ok::<_, Infallible>(respond(&dashboard, request).await) }
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(limits.header_read_timeout)
-                    .serve_connection(TokioIo::new(stream), service);
-                tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = connection => {}
-                    _ = tokio::time::sleep(CONNECTION_LIFETIME) => {}
-                }
-            });
-        }
+    crate::http::serve_bounded(listener, limits, "dashboard", stop, move |request| {
+        let dashboard = Arc::clone(&dashboard);
+        async move { respond(&dashboard, request).await }
     })
 }
 
