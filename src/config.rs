@@ -65,33 +65,65 @@ impl Default for HttpSettings {
 }
 
 impl HttpSettings {
+    fn listener(&self) -> Listener {
+        Listener {
+            section: "http",
+            listen: self.listen,
+            allow_remote: self.allow_remote,
+            max_connections: self.max_connections,
+            header_read_timeout_secs: self.header_read_timeout_secs,
+        }
+    }
+
     pub fn limits(&self) -> crate::http::Limits {
+        self.listener().limits()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.listener().validate(
+            "/metrics answers anyone who can reach it (no authentication); listen on 127.0.0.1 \
+             or ::1, or set http.allow_remote = true if other hosts are meant to reach it",
+        )
+    }
+}
+
+/// The keys `[http]` and `[dashboard]` share: where a listener listens and its bounds. (Two
+/// structs name them rather than one flattened into both, since serde cannot deny unknown keys
+/// through a flattened field.)
+struct Listener {
+    section: &'static str,
+    listen: Option<std::net::SocketAddr>,
+    allow_remote: bool,
+    max_connections: usize,
+    header_read_timeout_secs: u64,
+}
+
+impl Listener {
+    fn limits(&self) -> crate::http::Limits {
         crate::http::Limits {
             max_connections: self.max_connections,
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
         }
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// `remote_risk` says why this listener belongs on loopback and how to go past it.
+    fn validate(&self, remote_risk: &str) -> Result<(), ConfigError> {
+        let key = |name: &str| format!("{}.{name}", self.section);
         if let Some(addr) = self.listen
             && !addr.ip().to_canonical().is_loopback()
             && !self.allow_remote
         {
             return Err(invalid(
-                "http.listen",
-                format!(
-                    "{addr} is not a loopback address, and /metrics answers anyone who can reach it \
-                     (no authentication); listen on 127.0.0.1 or ::1, or set http.allow_remote = true \
-                     if other hosts are meant to reach it"
-                ),
+                key("listen"),
+                format!("{addr} is not a loopback address: {remote_risk}"),
             ));
         }
         if self.max_connections == 0 {
-            return Err(invalid("http.max_connections", "must be at least 1"));
+            return Err(invalid(key("max_connections"), "must be at least 1"));
         }
         if self.header_read_timeout_secs == 0 {
             return Err(invalid(
-                "http.header_read_timeout_secs",
+                key("header_read_timeout_secs"),
                 "must be at least 1 (seconds)",
             ));
         }
@@ -143,27 +175,26 @@ impl DashboardSettings {
             .is_some_and(|url| url.starts_with("https://"))
     }
 
-    pub fn limits(&self) -> crate::http::Limits {
-        crate::http::Limits {
+    fn listener(&self) -> Listener {
+        Listener {
+            section: "dashboard",
+            listen: self.listen,
+            allow_remote: self.allow_remote,
             max_connections: self.max_connections,
-            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            header_read_timeout_secs: self.header_read_timeout_secs,
         }
     }
 
+    pub fn limits(&self) -> crate::http::Limits {
+        self.listener().limits()
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(addr) = self.listen
-            && !addr.ip().to_canonical().is_loopback()
-            && !self.allow_remote
-        {
-            return Err(invalid(
-                "dashboard.listen",
-                format!(
-                    "{addr} is not a loopback address; the dashboard speaks plain HTTP and belongs \
-                     behind a reverse proxy that holds the TLS on the same host; listen on \
-                     127.0.0.1 or ::1, or set dashboard.allow_remote = true if the proxy is elsewhere"
-                ),
-            ));
-        }
+        self.listener().validate(
+            "the dashboard speaks plain HTTP and belongs behind a reverse proxy that holds the \
+             TLS on the same host; listen on 127.0.0.1 or ::1, or set dashboard.allow_remote = \
+             true if the proxy is elsewhere",
+        )?;
         if let Some(url) = &self.public_url {
             let parsed = url::Url::parse(url).map_err(|_| {
                 invalid(
@@ -188,15 +219,6 @@ impl DashboardSettings {
             return Err(invalid(
                 "dashboard.lock_after_failures",
                 "must be at least 1",
-            ));
-        }
-        if self.max_connections == 0 {
-            return Err(invalid("dashboard.max_connections", "must be at least 1"));
-        }
-        if self.header_read_timeout_secs == 0 {
-            return Err(invalid(
-                "dashboard.header_read_timeout_secs",
-                "must be at least 1 (seconds)",
             ));
         }
         Ok(())
