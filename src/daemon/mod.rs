@@ -158,6 +158,8 @@ async fn serve_dashboard(
         eprintln!("bromsync: cannot listen on {addr} (dashboard.listen): {e}");
         exit::FAILED
     })?;
+    // The address bound, as for the health endpoint: with port 0 the log says which.
+    let addr = listener.local_addr().unwrap_or(addr);
     let store: crate::web::StoreSource = {
         let runner = Arc::clone(runner);
         Arc::new(move || {

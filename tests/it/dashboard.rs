@@ -614,15 +614,6 @@ fn html_escaped(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A port free a moment ago, for a daemon that must be told its port in its configuration.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_now_and_an_approval_are_served_by_the_daemon_and_audited() {
     use crate::harness::{
@@ -633,17 +624,14 @@ async fn sync_now_and_an_approval_are_served_by_the_daemon_and_audited() {
     let school: SchoolId = 73;
     let sim = start_sim(generated(74, &[school], 300)).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let config = write_config(
         dir.path(),
         &db.url,
         &sim,
         100_000,
         &[format!("id = {school}")],
-        &format!(
-            "[daemon]\nschedule = \"0 0 1 1 *\"\nretry_delays_secs = [1]\ncontrol_poll_secs = 1\n\
-             [dashboard]\nlisten = \"127.0.0.1:{port}\"\n"
-        ),
+        "[daemon]\nschedule = \"0 0 1 1 *\"\nretry_delays_secs = [1]\ncontrol_poll_secs = 1\n\
+         [dashboard]\nlisten = \"127.0.0.1:0\"\n",
     );
     let id = school.to_string();
     assert_eq!(
@@ -667,7 +655,8 @@ async fn sync_now_and_an_approval_are_served_by_the_daemon_and_audited() {
         .wait_for("listening for control requests", 1, WITHIN)
         .await;
     let password = user(&db, "head", DashboardRole::School, &[school]).await;
-    let mut browser = Browser::new(format!("http://127.0.0.1:{port}"));
+    let base = daemon.dashboard_base().await;
+    let mut browser = Browser::new(base.clone());
     assert_eq!(
         browser.log_in("head", &password).await.status,
         StatusCode::SEE_OTHER
@@ -770,7 +759,7 @@ async fn sync_now_and_an_approval_are_served_by_the_daemon_and_audited() {
 
     // Both are in the audit, which an operator reads.
     let operator = user(&db, "ops", DashboardRole::Operator, &[]).await;
-    let mut ops = Browser::new(format!("http://127.0.0.1:{port}"));
+    let mut ops = Browser::new(base);
     ops.log_in("ops", &operator).await;
     let audit = ops.get("/audit").await;
     assert!(audit.body.contains("<td>approve</td>"), "{}", audit.body);

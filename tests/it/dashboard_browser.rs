@@ -43,22 +43,37 @@ struct Browser {
     shots: PathBuf,
 }
 
+/// The port in chromedriver's "ChromeDriver was started successfully on port N."; the rest
+/// of what it prints is drained so that it never blocks on a full pipe.
+async fn driver_port(stdout: tokio::process::ChildStdout) -> u16 {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    while let Some(line) = lines.next_line().await.expect("chromedriver's output") {
+        if let Some(rest) = line.split("started successfully on port ").nth(1) {
+            let port = rest.trim_end_matches('.').parse().expect("a port number");
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return port;
+        }
+    }
+    panic!("chromedriver exited without saying its port");
+}
+
 impl Browser {
     async fn start(downloads: &Path) -> Browser {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let driver = tokio::process::Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        // Port 0: the driver binds a port the system picks and says which, so no other
+        // process can take it between a guess and the bind.
+        let mut driver = tokio::process::Command::new("chromedriver")
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("chromedriver: {e} (scripts/test installs chromium and chromium-driver)")
             });
+        let port = tokio::time::timeout(WITHIN, driver_port(driver.stdout.take().unwrap()))
+            .await
+            .expect("chromedriver says its port in time");
         bromsync::bromcom::install_tls_crypto();
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
@@ -274,21 +289,14 @@ async fn a_school_fixes_its_data_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let downloads = dir.path().join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let config = write_config(
         dir.path(),
         &db.url,
         &sim,
         100_000,
         &[format!("id = {HELD}"), format!("id = {PLAIN}\nsso = true")],
-        &format!(
-            "[daemon]\nschedule = \"0 0 1 1 *\"\nretry_delays_secs = [1]\ncontrol_poll_secs = 1\n\
-             [dashboard]\nlisten = \"127.0.0.1:{port}\"\n"
-        ),
+        "[daemon]\nschedule = \"0 0 1 1 *\"\nretry_delays_secs = [1]\ncontrol_poll_secs = 1\n\
+         [dashboard]\nlisten = \"127.0.0.1:0\"\n",
     );
     let synced = run_binary(&config, &["sync"], &[]).await;
     assert_eq!(synced.status.code(), Some(0), "{}", stdout(&synced));
@@ -307,7 +315,7 @@ async fn a_school_fixes_its_data_in_a_real_browser() {
         .await;
     let ops_password = user(&db, "ops", DashboardRole::Operator, &[]).await;
     let head_password = user(&db, "head", DashboardRole::School, &[PLAIN]).await;
-    let site = format!("http://127.0.0.1:{port}");
+    let site = daemon.dashboard_base().await;
     let browser = Browser::start(&downloads).await;
 
     // Log in; every school's state, problems first.

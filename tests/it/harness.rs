@@ -512,7 +512,16 @@ impl Daemon {
     /// `http://ADDR` of the HTTP listener, from the line the daemon logs once it is bound: a
     /// configuration may say port 0, and the system's pick is read back here.
     pub async fn http_base(&self) -> String {
-        let needle = "serving /healthz";
+        self.base_logged_by("serving /healthz").await
+    }
+
+    /// The Data Dashboard's `http://address`, read from the log as [`Daemon::http_base`].
+    pub async fn dashboard_base(&self) -> String {
+        self.base_logged_by("serving the Data Dashboard").await
+    }
+
+    /// The address in the first log line holding `needle`, waited for.
+    async fn base_logged_by(&self, needle: &str) -> String {
         self.log.wait_for(needle, 1, Duration::from_secs(30)).await;
         let lines = self.log.lines();
         let line = lines
