@@ -331,6 +331,15 @@ impl Store {
         lock_after: u32,
         lock_for: chrono::Duration,
     ) -> Result<LoginFailures, StoreError> {
+        // A name whose last failure is older than the window and that is not locked counts as
+        // none: its row goes, so that guessing many names leaves one window's worth of rows.
+        sqlx::query(
+            "DELETE FROM dashboard_login_failures \
+             WHERE last_failed_at <= now() - $1 AND (locked_until IS NULL OR locked_until <= now())",
+        )
+        .bind(window)
+        .execute(&self.pool)
+        .await?;
         let (failures, locked_until): (i32, Option<DateTime<Utc>>) = sqlx::query_as(
             "INSERT INTO dashboard_login_failures AS f (name_digest, failures, last_failed_at) \
              VALUES ($1, 1, now()) \

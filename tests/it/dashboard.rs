@@ -397,6 +397,27 @@ async fn failed_logins_are_slowed_then_locked_even_for_the_right_password() {
     .await
     .unwrap();
     assert_eq!(kept, 0);
+
+    // Failures older than the window are let go by the next failed login, unless the name is
+    // still locked: the table does not grow with every name ever tried.
+    let pool = site.db.store.pool();
+    sqlx::query(
+        "INSERT INTO dashboard_login_failures (name_digest, failures, last_failed_at, locked_until) \
+         VALUES ('stale', 2, now() - interval '11 minutes', NULL), \
+                ('stale and locked', 4, now() - interval '11 minutes', now() + interval '1 minute')",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    Browser::new(site.base.clone()).log_in("someone", "x").await;
+    let left: Vec<String> = sqlx::query_scalar(
+        "SELECT convert_from(name_digest, 'UTF8') FROM dashboard_login_failures \
+         WHERE name_digest IN ('stale', 'stale and locked')",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(left, ["stale and locked"]);
 }
 
 #[tokio::test]
