@@ -223,4 +223,21 @@ mod tests {
         let empty = build_table(Vec::<i64>::new(), |id| *id, BTreeMap::new());
         assert_eq!(empty.index_of(0), None);
     }
+
+    /// Linear probing stays short only while the table is at most half full; a fuller one
+    /// still finds every ID, so only this test sees the difference.
+    #[test]
+    fn the_id_index_keeps_at_least_half_its_slots_empty() {
+        for len in 0..=300_usize {
+            let ids: Vec<i64> = (0..len as i64).map(|n| n * 13).collect();
+            let index = IdIndex::build(ids.into_iter());
+            let slots = index.slots.len();
+            assert!(slots.is_power_of_two(), "{len} ids: {slots} slots");
+            assert!(slots >= 2 * len, "{len} ids: {slots} slots");
+            assert_eq!(
+                index.slots.iter().filter(|slot| slot.is_some()).count(),
+                len
+            );
+        }
+    }
 }
