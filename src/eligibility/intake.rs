@@ -224,6 +224,20 @@ mod tests {
         assert_eq!(empty.index_of(0), None);
     }
 
+    /// Bromcom's IDs come mostly in runs; the hash spreads a run so that nearly every ID is
+    /// found at its first probe. Every lookup would still succeed with all IDs hashed to one
+    /// slot, only each would walk the table: this is the test that sees it.
+    #[test]
+    fn the_id_index_finds_runs_of_ids_at_their_first_probe() {
+        let ids: Vec<i64> = (0..5000).map(|n| 1_000_000 + n).collect();
+        let index = IdIndex::build(ids.clone().into_iter());
+        let at_home = ids
+            .iter()
+            .filter(|&&id| index.slots[index.home(id)].is_some_and(|(found, _)| found == id))
+            .count();
+        assert!(at_home * 10 >= ids.len() * 9, "{at_home} of {}", ids.len());
+    }
+
     /// Linear probing stays short only while the table is at most half full; a fuller one
     /// still finds every ID, so only this test sees the difference.
     #[test]
