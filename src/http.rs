@@ -4,7 +4,8 @@
 //! no request ever reaches the database except `/readyz`'s one `SELECT 1`.
 //!
 //! Each connection costs the process a file, the same files its runs need for Postgres and
-//! Bromcom, so the listener is bounded ([`Limits`]): a client has a few seconds to send a
+//! Bromcom, so the listener is bounded ([`Limits`], in [`serve_bounded`], which the dashboard's
+//! listener uses too): a client has a few seconds to send a
 //! request's headers (the same bound closes a kept-alive connection left idle), no connection
 //! lives longer than a minute, and at most `max_connections` are open at once. One over the cap
 //! is accepted and closed at once, rather than left waiting in the kernel's queue: it costs a
