@@ -239,6 +239,22 @@ async fn refused_school(
     let students = stored_students(db, school).await;
     let leaving: Vec<i64> = students.iter().step_by(4).copied().collect();
     remove_students(sim, school, &leaving);
+    // Two students who never came through leave as well: their exclusions go, and that is not
+    // a removal any approval is about.
+    let never_came: Vec<i64> = sqlx::query_scalar(
+        "SELECT bromcom_id FROM exclusions WHERE school_id = $1 AND entity = 'student' \
+         ORDER BY bromcom_id LIMIT 2",
+    )
+    .bind(school)
+    .fetch_all(db.store.pool())
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        never_came.len(),
+        2,
+        "the generated school has excluded students"
+    );
+    remove_students(sim, school, &never_came);
     let refused = run_binary(&config, &["sync", "--school", &id], &[]).await;
     assert_eq!(refused.status.code(), Some(3), "{}", stdout(&refused));
     assert!(
@@ -246,6 +262,28 @@ async fn refused_school(
         "{}",
         stderr(&refused)
     );
+    // What the approval will be held to: the students who came through and left, and only
+    // roster tables that lose rows (no table listed with nothing in it, never exclusions).
+    let held: Vec<(String, Vec<String>)> = sqlx::query_as(
+        "SELECT table_name, keys FROM refused_removals \
+         WHERE run_id = (SELECT max(run_id) FROM sync_runs) ORDER BY table_name",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut students_held: Vec<i64> = held
+        .iter()
+        .find(|(table, _)| table == "students")
+        .map(|(_, keys)| keys.iter().map(|k| k.parse().unwrap()).collect())
+        .unwrap_or_default();
+    students_held.sort_unstable();
+    let mut expected = leaving.clone();
+    expected.sort_unstable();
+    assert_eq!(students_held, expected);
+    for (table, keys) in &held {
+        assert!(!keys.is_empty(), "{table} is held with no keys: {held:?}");
+        assert_ne!(table, "exclusions");
+    }
     (config, students, leaving)
 }
 
